@@ -1,0 +1,63 @@
+"""`python -m local`: run the whole product on this machine until stopped.
+
+python -m local               # workers on 8787-8789, sandbox on 8790, embedded Postgres
+python -m local stop-postgres # stop an embedded Postgres left behind by a killed run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+
+from local.config import LocalConfig
+from local.postgres import EmbeddedPostgres
+from local.runtime import LocalRuntime
+
+
+async def _run(config: LocalConfig) -> None:
+    runtime = LocalRuntime(config)
+    await runtime.start()
+    info = {
+        "pid": os.getpid(),
+        "urls": runtime.urls,
+        "database": "embedded" if runtime.postgres else "DATABASE_URL",
+    }
+    (config.state_dir / "runtime.json").write_text(json.dumps(info, indent=2))
+    for name, url in runtime.urls.items():
+        print(f"{name:17} {url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("stopping", flush=True)
+    await runtime.stop()
+    (config.state_dir / "runtime.json").unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.splitlines()[0])
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "stop-postgres"])
+    parser.add_argument("--no-sandbox", action="store_true", help="do not start the Keap sandbox")
+    parser.add_argument("--no-cron", action="store_true", help="do not run the cron triggers")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config = LocalConfig.from_environ(sandbox=not args.no_sandbox, cron=not args.no_cron)
+    if args.command == "stop-postgres":
+        EmbeddedPostgres(config.state_dir / "postgres", config.postgres_port).stop()
+        return 0
+    try:
+        asyncio.run(_run(config))
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

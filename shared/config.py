@@ -1,0 +1,54 @@
+"""Settings every worker reads from its vars and secrets.
+
+Secrets are `SecretStr`, so a settings object printed into a log or an error shows
+`**********` instead of the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+KEAP_API_BASE = "https://api.infusionsoft.com/crm/rest"
+KEAP_TOKEN_URL = "https://api.infusionsoft.com/token"
+KEAP_AUTHORIZE_URL = "https://accounts.infusionsoft.com/app/oauth/authorize"
+
+
+class Settings(BaseModel):
+    """Vars (plain) and secrets (SecretStr) by their binding names."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    ADMIN_TOKEN: SecretStr | None = None
+    KEAP_CLIENT_ID: str | None = None
+    KEAP_CLIENT_SECRET: SecretStr | None = None
+    KEAP_REDIRECT_URI: str | None = None
+    KEAP_API_KEY: SecretStr | None = None
+    KEAP_WEBHOOK_SECRET: SecretStr | None = None
+    KEAP_API_BASE: str = KEAP_API_BASE
+    KEAP_TOKEN_URL: str = KEAP_TOKEN_URL
+    KEAP_AUTHORIZE_URL: str = KEAP_AUTHORIZE_URL
+    DEFAULT_ACCOUNT: str = "default"
+    WEBHOOK_PUBLIC_URL: str | None = None
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, object]) -> Settings:
+        """Build from any name -> value mapping; unknown names and empty values are ignored."""
+        known = cls.model_fields
+        return cls.model_validate(
+            {k: str(v) for k, v in values.items() if k in known and v not in (None, "")}
+        )
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return list(cls.model_fields)
+
+    def secret_values(self) -> list[str]:
+        """Every secret's plain value, for scrubbing text before it leaves the process."""
+        out = []
+        for name in self.model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                out.append(value.get_secret_value())
+        return out

@@ -1,0 +1,41 @@
+"""What a worker is given by its platform: bindings plus settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from shared.config import Settings
+from shared.platform.interfaces import KV, CoordinatorTransport, Database, DurableObjectNamespace
+
+
+@dataclass(frozen=True)
+class WorkerEnv:
+    """One worker's bindings, already converted to the `shared.platform` interfaces.
+
+    A binding the worker does not have is None; health reports it as not configured.
+    """
+
+    settings: Settings
+    kv: KV | None = None
+    database: Database | None = None
+    coordinator: CoordinatorTransport | None = None
+    durable_objects: DurableObjectNamespace | None = None
+
+
+def worker_env(request: Request) -> WorkerEnv:
+    """FastAPI dependency: the env the platform put in the ASGI scope.
+
+    Cloudflare's ASGI server puts `env` in the scope; the entry modules hand it a
+    `WorkerEnv` already, and so does the local runtime.
+    """
+    env = request.scope.get("env")
+    if not isinstance(env, WorkerEnv):
+        raise RuntimeError("worker started without a WorkerEnv in the ASGI scope")
+    return env
+
+
+Env = Annotated[WorkerEnv, Depends(worker_env)]
+"""Annotation for a route parameter that receives the worker's env."""

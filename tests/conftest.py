@@ -1,0 +1,67 @@
+"""Fixtures shared by the whole suite: a real Postgres and the real local runtime."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from local.config import LocalConfig
+from local.postgres import EmbeddedPostgres
+from local.runtime import LocalRuntime
+from local.serve import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+KEAP_FACTS = ROOT.parent / "shared" / "keap"
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    """One embedded Postgres for the session (or the one DATABASE_URL names is not used:
+    tests need to stop and start their own server)."""
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def local_config(tmp_path: Path, dsn: str, **overrides: object) -> LocalConfig:
+    """A runtime config on free ports with its own state folder."""
+    ports = {
+        "coordinator_port": free_port(),
+        "sync_worker_port": free_port(),
+        "webhook_port": free_port(),
+        "sandbox_port": free_port(),
+    }
+    values: dict[str, object] = {
+        "state_dir": tmp_path / "state",
+        "database_url": dsn,
+        "cron": False,
+    }
+    values.update(ports)
+    values.update(overrides)
+    return LocalConfig.from_environ({}, **values)
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path, postgres: EmbeddedPostgres) -> AsyncIterator[LocalRuntime]:
+    """The three workers and the Keap sandbox on free ports, against the session Postgres."""
+    rt = LocalRuntime(local_config(tmp_path, postgres.dsn))
+    await rt.start()
+    try:
+        yield rt
+    finally:
+        await rt.stop()
+
+
+def admin_headers(rt: LocalRuntime) -> dict[str, str]:
+    token = rt.settings.ADMIN_TOKEN
+    assert token is not None
+    return {"Authorization": f"Bearer {token.get_secret_value()}"}
+
+
+os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
