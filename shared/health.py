@@ -62,7 +62,11 @@ def database_check(database: Database) -> Check:
 def coordinator_check(client: CoordinatorClient) -> Check:
     async def check() -> dict[str, Any]:
         reply = await client.ping()
-        return {"account": reply.get("account")}
+        detail = {"account": reply.get("account"), "connection": reply.get("connection")}
+        if reply.get("connection") == "reauthorization_required":
+            reason = "Keap refused the account's grant: reconnect at /oauth/initiate"
+            return {"status": "error", "error": reason, **detail}
+        return detail
 
     return check
 

@@ -1,0 +1,65 @@
+"""Connecting a Keap account: one-time, expiring `state` values and the code exchange."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from shared.config import Settings
+from shared.coordinator.rpc import CoordinatorError
+from shared.coordinator.tokens import TokenKeeper
+from shared.keap import oauth
+from shared.platform.interfaces import SqlStorage
+
+STATE_TTL_S = 600
+
+
+class OAuthFlow:
+    def __init__(self, sql: SqlStorage, settings: Settings, tokens: TokenKeeper) -> None:
+        self.sql = sql
+        self.settings = settings
+        self.tokens = tokens
+
+    def begin(self, account: str) -> dict[str, Any]:
+        """A fresh state (prefixed with the account, so the callback finds this object)."""
+        if not self.settings.KEAP_CLIENT_ID or not self.settings.KEAP_REDIRECT_URI:
+            raise CoordinatorError(
+                "not_configured", "KEAP_CLIENT_ID and KEAP_REDIRECT_URI must be set for OAuth", 500
+            )
+        now = time.time()
+        self.sql.exec("DELETE FROM oauth_states WHERE expires_at < ?", now - 86400)
+        state = f"{account}.{secrets.token_urlsafe(24)}"
+        self.sql.exec(
+            "INSERT INTO oauth_states (state, expires_at) VALUES (?, ?)", state, now + STATE_TTL_S
+        )
+        return {
+            "authorize_url": oauth.authorize_url(self.settings, state),
+            "state_expires_in": STATE_TTL_S,
+        }
+
+    def _consume(self, state: str) -> None:
+        """Accept a state once, within its lifetime; refuse everything else."""
+        rows = self.sql.exec("SELECT expires_at, used_at FROM oauth_states WHERE state = ?", state)
+        if not rows:
+            raise CoordinatorError("invalid_state", "this sign-in link is not one we issued", 400)
+        if rows[0]["used_at"] is not None:
+            raise CoordinatorError("reused_state", "this sign-in link was already used", 400)
+        self.sql.exec("UPDATE oauth_states SET used_at = ? WHERE state = ?", time.time(), state)
+        if rows[0]["expires_at"] < time.time():
+            raise CoordinatorError("expired_state", "this sign-in link has expired", 400)
+
+    async def complete(self, state: str, code: str | None, error: str | None) -> dict[str, Any]:
+        self._consume(state)
+        if error:
+            raise CoordinatorError("denied", f"Keap did not grant access ({error[:60]})", 400)
+        if not code:
+            raise CoordinatorError("invalid_request", "the callback carried no code", 400)
+        try:
+            tokens = await oauth.exchange_code(self.settings, code)
+        except oauth.OAuthError as exc:
+            raise CoordinatorError(
+                "keap_error", f"Keap refused the code exchange ({exc.code})", 502
+            ) from None
+        self.tokens.store(tokens, connected=True)
+        return {"tenant": tokens.tenant}

@@ -1,0 +1,1 @@
+"""The Keap side: OAuth, the HTTP client, stream specs, hook models."""

@@ -1,0 +1,99 @@
+"""Connecting a Keap account over real HTTP against the sandbox: the whole OAuth dance."""
+
+from __future__ import annotations
+
+import httpx
+
+from local.runtime import LocalRuntime
+from tests.conftest import admin_headers
+from tests.coordinator.conftest import connect_via_oauth, coordinator_client, object_sql
+
+
+async def test_the_oauth_dance_connects_the_account(runtime: LocalRuntime) -> None:
+    async with httpx.AsyncClient(timeout=30) as client:
+        done = await connect_via_oauth(runtime, client)
+        assert done.status_code == 200
+        assert "Keap is connected" in done.text
+        assert runtime.sandbox.config.tenant in done.text
+
+        status = await client.get(
+            f"{runtime.urls['sync-coordinator']}/oauth/status", headers=admin_headers(runtime)
+        )
+    assert status.status_code == 200
+    connection = status.json()["connection"]
+    assert connection["state"] == "connected"
+    assert connection["auth"] == "oauth"
+    assert connection["tenant"] == runtime.sandbox.config.tenant
+    assert connection["access_expires_at"].endswith("Z")
+    assert runtime.sandbox.grant_counts["authorization_code"] == 1
+
+    access = await coordinator_client(runtime).get_access()
+    assert access.kind == "bearer"
+    async with httpx.AsyncClient() as client:  # the stored token works against Keap
+        listed = await client.get(
+            f"{runtime.urls['keap-sandbox']}/crm/rest/v2/tags", headers=access.headers()
+        )
+    assert listed.status_code == 200
+
+
+async def test_initiate_requires_the_admin_token(runtime: LocalRuntime) -> None:
+    url = f"{runtime.urls['sync-coordinator']}/oauth/initiate"
+    async with httpx.AsyncClient() as client:
+        anonymous = await client.get(url)
+        wrong = await client.get(url, headers={"Authorization": "Bearer not-the-token"})
+        status = await client.get(f"{runtime.urls['sync-coordinator']}/oauth/status")
+    assert anonymous.status_code == 401
+    assert wrong.status_code == 401
+    assert status.status_code == 401
+    assert anonymous.json()["error"]["message"] == "admin bearer token required"
+
+
+async def test_a_callback_with_a_wrong_reused_or_expired_state_is_refused(
+    runtime: LocalRuntime,
+) -> None:
+    coordinator = runtime.urls["sync-coordinator"]
+    async with httpx.AsyncClient(timeout=30) as client:
+        initiated = await client.get(
+            f"{coordinator}/oauth/initiate", headers=admin_headers(runtime)
+        )
+        authorized = await client.get(initiated.headers["location"])
+        callback = authorized.headers["location"]
+        state = httpx.URL(callback).params["state"]
+        code = httpx.URL(callback).params["code"]
+
+        forged = await client.get(
+            f"{coordinator}/oauth/callback", params={"state": "default.forged", "code": code}
+        )
+        assert forged.status_code == 400 and "not valid" in forged.text
+
+        assert (await client.get(callback)).status_code == 200
+        reused = await client.get(callback)
+        assert reused.status_code == 400 and "already used" in reused.text
+
+        # A second state that sits unused past its lifetime.
+        again = await client.get(f"{coordinator}/oauth/initiate", headers=admin_headers(runtime))
+        late = (await client.get(again.headers["location"])).headers["location"]
+        object_sql(runtime).exec("UPDATE oauth_states SET expires_at = 0 WHERE state != ?", state)
+        expired = await client.get(late)
+        assert expired.status_code == 400 and "expired" in expired.text
+
+        no_state = await client.get(f"{coordinator}/oauth/callback", params={"code": code})
+        assert no_state.status_code == 400
+    # Only the one good callback exchanged a code.
+    assert runtime.sandbox.grant_counts["authorization_code"] == 1
+
+
+async def test_a_denied_consent_is_reported_and_changes_nothing(runtime: LocalRuntime) -> None:
+    coordinator = runtime.urls["sync-coordinator"]
+    async with httpx.AsyncClient(timeout=30) as client:
+        initiated = await client.get(
+            f"{coordinator}/oauth/initiate", headers=admin_headers(runtime)
+        )
+        state = httpx.URL(initiated.headers["location"]).params["state"]
+        denied = await client.get(
+            f"{coordinator}/oauth/callback", params={"state": state, "error": "access_denied"}
+        )
+    assert denied.status_code == 400
+    assert "not granted" in denied.text
+    status = await coordinator_client(runtime).status()
+    assert status["connection"]["state"] == "not_connected"
