@@ -160,17 +160,22 @@ class TokenKeeper:
         row = self._row()
         if row is None or row["state"] != CONNECTED:
             return None
-        renew_at = (
-            row["refreshed_at"] or row["connected_at"] or time.time()
-        ) + REFRESH_TOKEN_RENEW_AGE_S
-        return min(row["access_expires_at"] - ALARM_LEAD_S, renew_at)
+        issued = row["refreshed_at"] or row["connected_at"] or time.time()
+        # Half the lifetime at most, so a short-lived token does not refresh in a loop.
+        lead = min(ALARM_LEAD_S, (row["access_expires_at"] - issued) / 2)
+        return min(row["access_expires_at"] - lead, issued + REFRESH_TOKEN_RENEW_AGE_S)
 
     async def maintain(self) -> None:
         """Alarm work: refresh when the access token nears its end or the refresh token ages."""
         due = self.next_due()
         if due is not None and due <= time.time():
             row = self._row() or {}
-            await self._refresh(force_if_token=row.get("access_token"))
+            try:
+                await self._refresh(force_if_token=row.get("access_token"))
+            except CoordinatorError as exc:
+                if exc.code != REAUTHORIZATION_REQUIRED:
+                    raise  # transient: the platform retries the alarm
+                # final until a person reconnects; retrying would change nothing
 
     def status(self) -> dict[str, Any]:
         row = self._row()

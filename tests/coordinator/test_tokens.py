@@ -59,8 +59,10 @@ async def test_a_401_refreshes_once_and_a_stale_401_does_not(runtime: LocalRunti
 
 
 async def test_the_alarm_refreshes_before_the_access_token_expires(runtime: LocalRuntime) -> None:
-    runtime.sandbox.config.access_token_ttl = 602  # the alarm runs 600 s before the end
     await _connect(runtime)
+    # Time passes: the stored access token now ends in 10 s.
+    object_sql(runtime).exec("UPDATE oauth_tokens SET access_expires_at = ?", time.time() + 10)
+    await coordinator_client(runtime).ping()  # any call re-arms the alarm
     deadline = time.time() + 15
     while runtime.sandbox.grant_counts["refresh_token"] == 0 and time.time() < deadline:
         await asyncio.sleep(0.1)
