@@ -15,6 +15,7 @@ import signal
 import sys
 
 from local.config import LocalConfig
+from local.first_run import ensure_connected
 from local.postgres import EmbeddedPostgres
 from local.runtime import LocalRuntime
 
@@ -30,6 +31,9 @@ async def _run(config: LocalConfig) -> None:
     (config.state_dir / "runtime.json").write_text(json.dumps(info, indent=2))
     for name, url in runtime.urls.items():
         print(f"{name:17} {url}", flush=True)
+    if config.sandbox:
+        state = await ensure_connected(runtime)
+        print(f"keap account     default: {state} to the Keap sandbox (OAuth)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

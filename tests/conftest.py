@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from local.config import LocalConfig
+from local.first_run import admin_headers
 from local.postgres import EmbeddedPostgres
 from local.runtime import LocalRuntime
 from local.serve import free_port
@@ -58,10 +58,4 @@ async def runtime(tmp_path: Path, postgres: EmbeddedPostgres) -> AsyncIterator[L
         await rt.stop()
 
 
-def admin_headers(rt: LocalRuntime) -> dict[str, str]:
-    token = rt.settings.ADMIN_TOKEN
-    assert token is not None
-    return {"Authorization": f"Bearer {token.get_secret_value()}"}
-
-
-os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+__all__ = ["KEAP_FACTS", "ROOT", "admin_headers", "local_config"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import httpx
 
+from local.first_run import connect_via_oauth
 from local.runtime import LocalRuntime
 from tests.conftest import admin_headers
-from tests.coordinator.conftest import connect_via_oauth, coordinator_client, object_sql
+from tests.coordinator.conftest import coordinator_client, object_sql
 
 
 async def test_the_oauth_dance_connects_the_account(runtime: LocalRuntime) -> None:

@@ -11,11 +11,12 @@ import httpx
 import pytest
 
 from local.bindings import LocalDurableObjectNamespace
+from local.first_run import connect_via_oauth
 from local.runtime import LocalRuntime
 from local.serve import serve
 from shared.coordinator.rpc import CoordinatorError
 from tests.conftest import admin_headers
-from tests.coordinator.conftest import connect_via_oauth, coordinator_client, object_sql
+from tests.coordinator.conftest import coordinator_client, object_sql
 
 
 async def _connect(rt: LocalRuntime) -> None:
