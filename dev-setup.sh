@@ -166,8 +166,27 @@ status() {
   done
 }
 
+find_chromium() {
+  for candidate in "${CHROMIUM:-}" chromium chromium-browser google-chrome; do
+    [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1 && { command -v "$candidate"; return 0; }
+  done
+  return 1
+}
+
+ensure_chromium() { # the status page test reads the page in a real headless browser
+  find_chromium >/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's chromium (for the status page test)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null \
+      || die "apt-get install chromium failed"
+  else
+    die "the tests need Chromium: install it (Debian: sudo apt-get install chromium) or set CHROMIUM=/path/to/chrome"
+  fi
+}
+
 test_all() {
   setup
+  ensure_chromium
   say "ruff"
   "$VENV/bin/ruff" check . || die "ruff check found problems"
   "$VENV/bin/ruff" format --check . >/dev/null || die "ruff format: files need formatting (run .venv/bin/ruff format .)"
