@@ -174,6 +174,8 @@ class LocalRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.sandbox is not None:
+            await self.sandbox.aclose()  # pending hook deliveries and change streams first
         for server in reversed(list(self.servers.values())):
             await server.stop()
         self.servers.clear()

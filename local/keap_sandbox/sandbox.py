@@ -1,0 +1,168 @@
+"""`Sandbox`: the state behind one sandbox app, reachable in-process as `app.state.sandbox`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, deque
+from typing import Any
+
+from starlette.types import Scope
+
+from . import bodies
+from .auth import Auth
+from .changes import ChangeMaker
+from .config import RUNTIME_FIELDS, SandboxConfig
+from .faults import Faults
+from .hooks import HookManager
+from .limits import Limits
+from .page_cache import PageCache
+from .records import Records
+
+Record = dict[str, Any]
+
+
+class Sandbox:
+    """Records, OAuth, limits, faults, hooks and counters of one fake Keap tenant."""
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self.records = Records(self.config)
+        self.auth = Auth(self.config)
+        self.limits = Limits(self.config)
+        self.faults = Faults(self.config)
+        self.hooks = HookManager(self.config)
+        self.records.listeners.append(self.hooks.on_event)
+        self.changes = ChangeMaker(self.records, self.config.seed)
+        self.request_log: deque[dict[str, Any]] = deque(maxlen=10_000)
+        self.counters: Counter[str] = Counter()
+        self.page_cache = PageCache()
+        self._stopping: dict[asyncio.AbstractEventLoop, asyncio.Event] = {}
+
+    # -- what tests usually look at ----------------------------------------------------
+
+    @property
+    def grant_counts(self) -> Counter[str]:
+        """Token endpoint outcomes: authorization_code, refresh_token, invalid_grant, ..."""
+        return self.auth.grant_counts
+
+    def log_request(self, scope: Scope, status: int, identity: str, elapsed_ms: float) -> None:
+        query = scope.get("query_string", b"").decode()
+        self.request_log.append(
+            {
+                "time": time.time(),
+                "method": scope["method"],
+                "path": scope["path"],
+                "query": query,
+                "status": status,
+                "identity": identity,
+                "ms": round(elapsed_ms, 2),
+            }
+        )
+        self.counters["requests"] += 1
+        self.counters[f"status_{status}"] += 1
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "counters": dict(self.counters),
+            "grant_counts": dict(self.grant_counts),
+            "limits_rejected": dict(self.limits.rejected),
+            "faults": dict(self.faults.counts),
+            "changes_made": dict(self.changes.made),
+            "records": {
+                kind: {
+                    "live": coll.live_count(),
+                    "edited_or_created": len(coll.overlay),
+                    "deleted": len(coll.deleted),
+                    "version": coll.version,
+                }
+                for kind, coll in self.records.kinds.items()
+            },
+            "hooks": {
+                "subscriptions": [h.public() for h in self.hooks.hooks.values()],
+                "attempts": len(self.hooks.attempts),
+                "failed_attempts": sum(1 for a in self.hooks.attempts if not a.ok),
+                "busy": self.hooks.busy,
+            },
+        }
+
+    # -- records (in-process shortcuts for tests) --------------------------------------
+
+    def get(self, kind: str, record_id: int) -> Record | None:
+        return self.records[kind].get(record_id)
+
+    def create(self, kind: str, body: Record) -> Record:
+        """Create a record from a v2 create-request body."""
+        return self.records.create(
+            kind, bodies.checked_changes(kind, body, creating=True, mask=None)
+        )
+
+    def update(self, kind: str, record_id: int, body: Record) -> Record:
+        """Apply a v2 PATCH body to a record (bumps its update time, raises `.edit`)."""
+        return self.records.update(
+            kind, record_id, bodies.checked_changes(kind, body, creating=False, mask=None)
+        )
+
+    def delete(self, kind: str, record_id: int) -> None:
+        self.records.delete(kind, record_id)
+
+    def make_changes(
+        self, n_edits: int = 0, n_creates: int = 0, n_deletes: int = 0, kind: str = "contacts"
+    ) -> dict[str, list[int]]:
+        """Deterministic edits, creates and deletes; returns the ids touched."""
+        return self.changes.make(n_edits, n_creates, n_deletes, kind)
+
+    def start_changes(
+        self,
+        rate_per_s: float,
+        kinds: tuple[str, ...] = ("contacts",),
+        weights: tuple[float, float, float] = (0.8, 0.15, 0.05),
+    ) -> None:
+        """Keep changing records in the background until `stop_changes`."""
+        self.changes.start(rate_per_s, kinds, weights)
+
+    async def stop_changes(self) -> None:
+        await self.changes.stop()
+
+    # -- settings ----------------------------------------------------------------------
+
+    def update_config(self, **changes: Any) -> SandboxConfig:
+        """Change run-time settings (latency, faults, limits, hook timing, token lifetimes)."""
+        fixed = sorted(set(changes) - RUNTIME_FIELDS)
+        if fixed:
+            raise ValueError(f"not changeable while running: {', '.join(fixed)}")
+        candidate = self.config.model_validate({**self.config.model_dump(), **changes})
+        for name in changes:
+            setattr(self.config, name, getattr(candidate, name))
+        return self.config
+
+    # -- hooks and lifecycle -----------------------------------------------------------
+
+    async def wait_hooks_idle(self, limit_s: float = 30.0) -> bool:
+        """Wait until no hook batch is pending and no delivery in flight."""
+        return await self.hooks.wait_idle(limit_s)
+
+    def _stop_event(self) -> asyncio.Event:
+        loop = asyncio.get_running_loop()
+        event = self._stopping.get(loop)
+        if event is None:
+            event = self._stopping[loop] = asyncio.Event()
+        return event
+
+    async def sleep(self, seconds: float, until: asyncio.Future[Any] | None = None) -> None:
+        """Sleep, but wake early when `until` completes or the sandbox is closing."""
+        stop = asyncio.ensure_future(self._stop_event().wait())
+        try:
+            await asyncio.wait(
+                {stop} | ({until} if until else set()),
+                timeout=seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            stop.cancel()
+
+    async def aclose(self) -> None:
+        """Stop background work: the change stream, hook deliveries, hanging requests."""
+        self._stop_event().set()
+        await self.changes.stop()
+        await self.hooks.aclose()

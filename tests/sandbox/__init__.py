@@ -1,0 +1,1 @@
+"""Tests of the Keap sandbox (local/keap_sandbox)."""
