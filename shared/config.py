@@ -47,7 +47,7 @@ class Settings(BaseModel):
     def secret_values(self) -> list[str]:
         """Every secret's plain value, for scrubbing text before it leaves the process."""
         out = []
-        for name in self.model_fields:
+        for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, SecretStr) and value.get_secret_value():
                 out.append(value.get_secret_value())

@@ -1,5 +1,121 @@
-"""The sync-worker's HTTP app: on-demand syncs, status and health."""
+"""The sync-worker's HTTP app: on-demand syncs, reconciliation and status (admin only).
 
+- `POST /sync/full`: every object from the beginning.
+- `POST /sync/reconcile`: find deletes for every object (`?objects=a,b` for some).
+- `POST /sync/{object}`: one object from its cursor; `?full=true` from the beginning,
+  `?reconcile=true` find its deletes instead.
+- `GET /sync/status`: per object cursor, rows, last run, errors (cached; `?refresh=true`).
+
+A run answers when it ends: 200 with its summary (status `ok`, or `partial` when its
+budget ran out and the next run continues), 503 when it failed (the code says why,
+e.g. `reauthorization_required`), 409 when another run holds the lease.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends, HTTPException, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from shared.keap.streams import STREAM_NAMES
+from shared.platform.env import Env, WorkerEnv
+from shared.sync import service
+from shared.sync.run import LeaseBusy, RunResult
+from shared.sync.status import get_status
 from shared.web.app import create_worker_app
+from shared.web.auth import require_admin
+from shared.web.errors import error_body
 
 app = create_worker_app("sync-worker")
+
+
+class StreamSummary(BaseModel):
+    status: str
+    pages: int
+    records: int
+    written: int
+    deleted: int
+    fetched_missing: int
+    cursor: str | None
+    error: str | None
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    kind: str
+    status: str
+    streams: dict[str, StreamSummary]
+    errors: list[str]
+    error_code: str | None
+    stop_reason: str | None
+    keap_requests: int
+    subrequests: int
+    elapsed_s: float
+
+
+class StatusResponse(BaseModel):
+    cached: bool
+    status: dict[str, Any]
+
+
+def _summary(result: RunResult) -> RunSummary:
+    data = result.to_json()
+    streams = {
+        name: StreamSummary(**{k: v for k, v in s.items() if k != "stream"})
+        for name, s in data.pop("streams").items()
+    }
+    return RunSummary(streams=streams, **data)
+
+
+async def _start(env: WorkerEnv, kind: str, objects: list[str] | None) -> JSONResponse:
+    try:
+        result = await service.run(env, kind, objects)
+    except LeaseBusy as busy:
+        body = error_body(409, f"a sync run ({busy.holder}) is in progress", "sync_in_progress")
+        return JSONResponse(body, 409)
+    except RuntimeError as exc:  # a binding this worker needs is missing
+        return JSONResponse(error_body(503, str(exc), "not_configured"), 503)
+    summary = _summary(result).model_dump()
+    if result.status == "failed":
+        message = result.errors[0] if result.errors else "the run failed"
+        return JSONResponse({**error_body(503, message, result.error_code), "run": summary}, 503)
+    return JSONResponse(summary, 200)
+
+
+def _objects(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in STREAM_NAMES]
+    if unknown:
+        raise HTTPException(404, f"unknown object {unknown[0]!r}; known: {', '.join(STREAM_NAMES)}")
+    return names
+
+
+@app.post("/sync/full", dependencies=[Depends(require_admin)], response_model=RunSummary)
+async def sync_full(env: Env) -> JSONResponse:
+    return await _start(env, "full", None)
+
+
+@app.post("/sync/reconcile", dependencies=[Depends(require_admin)], response_model=RunSummary)
+async def sync_reconcile(env: Env, objects: str | None = Query(None)) -> JSONResponse:
+    return await _start(env, "reconcile", _objects(objects))
+
+
+@app.get("/sync/status", dependencies=[Depends(require_admin)], response_model=StatusResponse)
+async def sync_status(env: Env, refresh: bool = False) -> StatusResponse:
+    status, cached = await get_status(env, refresh=refresh)
+    return StatusResponse(cached=cached, status=status)
+
+
+@app.post("/sync/{object_name}", dependencies=[Depends(require_admin)], response_model=RunSummary)
+async def sync_object(
+    object_name: str, env: Env, full: bool = False, reconcile: bool = False
+) -> JSONResponse:
+    names = _objects(object_name)
+    if full and reconcile:
+        raise HTTPException(400, "choose full or reconcile, not both")
+    kind = "reconcile" if reconcile else "full" if full else "incremental"
+    return await _start(env, kind, names)

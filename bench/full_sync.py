@@ -1,0 +1,103 @@
+"""Full sync wall time against the floor: fetching the same pages and doing nothing else.
+
+    .venv/bin/python bench/full_sync.py [--contacts 100000] [--latency-ms 100]
+
+Keap (the sandbox, in its own process, 100 ms added to every request, limits off so
+neither side waits on them) holds `--contacts` contacts and the other objects in
+proportion. In the same run it measures:
+
+- floor: a bare loop that requests exactly the pages the sync requests (same
+  parameters, same page tokens) and only looks for the next token;
+- sync: `POST /sync/full`'s work (lease, every stream, one upsert and one checkpoint
+  per page, the next page fetched while the last is written) into an empty Postgres.
+
+The floor runs before and after the sync; the faster of the two is the one compared.
+Prints both, and their ratio (target: sync <= 1.15 x floor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import time
+
+import httpx
+from _world import World, world
+
+from shared.keap.streams import STREAMS
+from shared.sync import service
+from shared.sync.budget import Budget
+from shared.sync.state import StreamState
+
+_TOKEN = re.compile(rb'"next_page_token":"([^"]*)"\}\s*$')
+
+
+async def floor(w: World) -> tuple[float, int, int]:
+    """(seconds, pages, records) to fetch every page of every stream, nothing else."""
+    headers = await w.keap_headers()
+    pages = records = 0
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=w.api_base, headers=headers, timeout=120) as http:
+        for spec in STREAMS.values():
+            state = StreamState.from_json(spec, None)
+            state.begin()
+            params, _ = state.request()
+            token = None
+            while True:
+                query = {**params, **({"page_token": token} if token else {})}
+                response = await http.get(spec.path, params=query)
+                response.raise_for_status()
+                pages += 1
+                match = _TOKEN.search(response.content)
+                if match is None or pages % 20 == 0:
+                    body = json.loads(response.content)
+                    records += len(body.get(spec.items_key) or [])
+                    token = body.get("next_page_token")
+                else:
+                    records += response.content.count(b'"update_time"') or spec.page_size
+                    token = match.group(1).decode()
+                if not token:
+                    break
+    return time.perf_counter() - started, pages, records
+
+
+async def bust_page_caches(w: World) -> None:
+    """One edit per object: the sandbox serves no page from its cache afterwards."""
+    for kind in STREAMS:
+        await w.sandbox("POST", "/changes", {"kind": kind, "edits": 1})
+
+
+async def main(contacts: int, latency_ms: float) -> None:
+    async with world(contacts, latency_ms=latency_ms, limits_enabled=False) as w:
+        floor_1, pages, _ = await floor(w)
+        await bust_page_caches(w)
+        budget = Budget(wall_s=6 * 3600, subrequests=10**9)
+        started = time.perf_counter()
+        result = await service.run(w.env, "full", budget=budget)
+        sync_s = time.perf_counter() - started
+        await bust_page_caches(w)
+        floor_2, _, _ = await floor(w)
+    best_floor = min(floor_1, floor_2)
+    rows = sum(s.records for s in result.streams.values())
+    print(f"full sync: {contacts:,} contacts + other objects, {latency_ms:.0f} ms per request")
+    print(
+        f"  run status        {result.status} ({result.keap_requests} Keap requests, "
+        f"{result.subrequests} subrequests)"
+    )
+    print(
+        f"  records           {rows:,} in {sum(s.pages for s in result.streams.values())} "
+        f"pages (floor: {pages} pages)"
+    )
+    print(f"  floor             {floor_1:.2f} s before, {floor_2:.2f} s after the sync")
+    print(f"  sync              {sync_s:.2f} s  ({rows / sync_s:,.0f} records/s)")
+    print(f"  ratio sync/floor  {sync_s / best_floor:.3f}  (target <= 1.15)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument("--latency-ms", type=float, default=100.0)
+    args = parser.parse_args()
+    asyncio.run(main(args.contacts, args.latency_ms))

@@ -1,0 +1,271 @@
+"""One declarative spec per Keap object stream: the only place that knows a stream's shape.
+
+Every parameter and field name here is checked against `keap-v2-openapi.yml`
+(tests/sync/test_streams_spec.py). Keap offers three ways to read changes:
+
+- `asc`: filter by update time and order by it ascending (contacts, orders, tasks,
+  notes, tags). The cursor is the newest update time written.
+- `id_asc`: filter by update time, but no ordering by it (companies): read in id
+  order from a fixed lower time bound; resume with an id filter.
+- `desc`: no time filter at all (opportunities, products, subscriptions): order by
+  update time descending and stop once a page reaches the stored cursor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Mode = Literal["asc", "id_asc", "desc"]
+
+PAGE_SIZE = 1000  # Keap's maximum
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str  # stream, table and URL name, e.g. "contacts"
+    path: str  # list endpoint relative to KEAP_API_BASE
+    items_key: str  # the list in the response body
+    cursor_field: str  # the record's update time
+    mode: Mode
+    order_by: str  # order_by field for incremental reads (update time, or id for id_asc)
+    since_filter: str | None = None  # filter field: updated on or after (asc, id_asc)
+    id_compare: str | None = None  # filter field taking `>` on the record id
+    id_order: str | None = None  # order_by field for id order, if the endpoint has one
+    ids_filter: str | None = None  # filter field taking `==1,2,3`
+    ids_max: int = 100  # ids per batch request
+    get_path: str | None = None  # per-id GET, where no ids filter exists
+    fields: tuple[str, ...] = ()  # `fields=` for a full record
+    id_fields: tuple[str, ...] | None = None  # `fields=` for an id-only listing
+    hook_object: str = ""  # `object_type` of Keap's REST hook events
+    id_field: str = "id"
+    page_size: int = PAGE_SIZE
+
+    def list_params(self) -> dict[str, str | int]:
+        """Parameters every full-record list request carries."""
+        params: dict[str, str | int] = {"page_size": self.page_size}
+        if self.fields:
+            params["fields"] = ",".join(self.fields)
+        return params
+
+    def filter_by_ids(self, ids: list[int]) -> str | None:
+        if self.ids_filter is None:
+            return None
+        return f"{self.ids_filter}=={','.join(str(i) for i in ids)}"
+
+
+# Every Contact property the list endpoint's `fields` accepts (contacts return only these).
+CONTACT_FIELDS: tuple[str, ...] = (
+    "id",
+    "addresses",
+    "anniversary_date",
+    "birth_date",
+    "company",
+    "contact_type",
+    "create_time",
+    "custom_fields",
+    "email_addresses",
+    "family_name",
+    "fax_numbers",
+    "given_name",
+    "job_title",
+    "leadsource_id",
+    "links",
+    "middle_name",
+    "notes",
+    "origin",
+    "owner_id",
+    "phone_numbers",
+    "preferred_locale",
+    "preferred_name",
+    "prefix",
+    "referral_code",
+    "score_value",
+    "social_accounts",
+    "source_type",
+    "spouse_name",
+    "suffix",
+    "tag_ids",
+    "time_zone",
+    "update_time",
+    "utm_parameters",
+    "website",
+    "account_id",
+    "assistant_name",
+    "assistant_phone",
+    "billing_information",
+    "created_by",
+    "groups",
+    "last_updated_by",
+)
+
+# Every Company property: the spec words `fields` as the list to include, and some
+# (update_time among them) are left out unless named.
+COMPANY_FIELDS: tuple[str, ...] = (
+    "id",
+    "address",
+    "notes",
+    "website",
+    "suffix",
+    "title",
+    "groups",
+    "company_name",
+    "custom_fields",
+    "email_address",
+    "fax_number",
+    "phone_number",
+    "update_time",
+    "create_time",
+    "anniversary_date",
+    "assistant_name",
+    "assistant_phone",
+    "billing_information",
+    "birth_date",
+    "contact_type",
+    "first_name",
+    "job_title",
+    "last_name",
+    "middle_name",
+    "preferred_name",
+    "owner_id",
+    "referral_code",
+    "spouse_name",
+    "account_id",
+    "created_by",
+    "last_updated_by",
+)
+
+STREAMS: dict[str, StreamSpec] = {
+    s.name: s
+    for s in (
+        StreamSpec(
+            name="tags",
+            path="/v2/tags",
+            items_key="tags",
+            cursor_field="update_time",
+            mode="asc",
+            order_by="update_time",
+            since_filter="since_update_time",
+            ids_filter="tag_ids",
+            hook_object="contactGroup",
+        ),
+        StreamSpec(
+            name="products",
+            path="/v2/products",
+            items_key="products",
+            cursor_field="update_time",
+            mode="desc",
+            order_by="last_updated_time",
+            id_compare="product_id",
+            ids_filter="product_ids",
+            hook_object="product",
+        ),
+        StreamSpec(
+            name="companies",
+            path="/v2/companies",
+            items_key="companies",
+            cursor_field="update_time",
+            mode="id_asc",
+            order_by="id",
+            since_filter="since_time",
+            id_compare="company_id",
+            id_order="id",
+            get_path="/v2/companies/{id}",
+            fields=COMPANY_FIELDS,
+            hook_object="company",
+        ),
+        StreamSpec(
+            name="contacts",
+            path="/v2/contacts",
+            items_key="contacts",
+            cursor_field="update_time",
+            mode="asc",
+            order_by="update_time",
+            since_filter="start_update_time",
+            id_compare="contact_id",
+            id_order="id",
+            ids_filter="ids",
+            fields=CONTACT_FIELDS,
+            # Tag applications do not move a contact's update time: reconciliation
+            # lists them along with the ids.
+            id_fields=("id", "tag_ids"),
+            hook_object="contact",
+        ),
+        StreamSpec(
+            name="opportunities",
+            path="/v2/opportunities",
+            items_key="opportunities",
+            cursor_field="last_updated_time",
+            mode="desc",
+            order_by="update_time",
+            id_compare="opportunity_id",
+            ids_filter="ids",
+            fields=("custom_fields", "created_by", "last_updated_by", "status_id"),
+            hook_object="opportunity",
+        ),
+        StreamSpec(
+            name="orders",
+            path="/v2/orders",
+            items_key="orders",
+            cursor_field="modification_time",
+            mode="asc",
+            order_by="modification_time",
+            since_filter="modified_since_time",
+            id_compare="id",
+            id_order="id",
+            ids_filter="ids",
+            hook_object="order",
+        ),
+        StreamSpec(
+            name="subscriptions",
+            path="/v2/subscriptions",
+            items_key="subscriptions",
+            cursor_field="modification_time",
+            mode="desc",
+            order_by="modification_time",
+            id_compare="id",
+            id_order="id",
+            ids_filter="ids",
+            hook_object="subscription",
+        ),
+        StreamSpec(
+            name="tasks",
+            path="/v2/tasks",
+            items_key="tasks",
+            cursor_field="modification_time",
+            mode="asc",
+            order_by="update_time",
+            since_filter="since_time",
+            id_compare="id",
+            id_order="id",
+            ids_filter="task_ids",
+            fields=("custom_fields",),
+            hook_object="task",
+        ),
+        StreamSpec(
+            name="notes",
+            path="/v2/notes",
+            items_key="notes",
+            cursor_field="update_time",
+            mode="asc",
+            order_by="update_time",
+            since_filter="since_time",
+            id_compare="id",
+            id_order="id",
+            ids_filter="ids",
+            fields=("custom_fields",),
+            hook_object="note",
+        ),
+    )
+}
+
+STREAM_NAMES: tuple[str, ...] = tuple(STREAMS)
+STREAMS_BY_HOOK_OBJECT: dict[str, StreamSpec] = {s.hook_object: s for s in STREAMS.values()}
+
+
+def get_stream(name: str) -> StreamSpec:
+    """The spec for `name`; KeyError names the streams that exist."""
+    try:
+        return STREAMS[name]
+    except KeyError:
+        raise KeyError(f"unknown stream {name!r}; known: {', '.join(STREAM_NAMES)}") from None

@@ -1,0 +1,1 @@
+"""The Postgres store: the `keap` schema, its migrations and batched upserts."""

@@ -1,0 +1,210 @@
+"""The SQL statements of each table, built once from its `Table` description.
+
+Only names from `tables.py` are formatted into the SQL; every value is a parameter.
+"""
+
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from functools import cache
+
+from shared.store.tables import TABLES, Child, Table
+
+
+def _records(key: str | None) -> str:
+    """The page's records: `$1` is the list itself, or an object holding it under `key`."""
+    return "$1::jsonb" if key is None else f"($1::jsonb -> '{key}')"
+
+
+def _path(key: str | None, field: str) -> str:
+    """A JSON path to `field` of every record (read in place, without copying records)."""
+    return f'$[*]."{field}"' if key is None else f'$."{key}"[*]."{field}"'
+
+
+# An older version of a record never overwrites a newer one; an equal version is written
+# only when it differs (or revives a row marked deleted), so overlapping reads are no-ops.
+_GUARD = """
+    t.keap_updated_at IS NULL OR excluded.keap_updated_at IS NULL
+    OR excluded.keap_updated_at > t.keap_updated_at
+    OR (excluded.keap_updated_at = t.keap_updated_at
+        AND (t.deleted_at IS NOT NULL OR t.raw IS DISTINCT FROM excluded.raw))"""
+
+
+def _carried(table: Table) -> str:
+    """What `up` returns for the child tables: each child's list, not the whole record."""
+    return "".join(f", t.raw -> '{c.field}' AS c{n}" for n, c in enumerate(table.children))
+
+
+def _child_ctes(child: Child, n: int) -> str:
+    """CTEs over `up` (id, c<n>: the list) that replace the rows of one child table."""
+    key_cols = (child.parent_column, *child.key)
+    names = child.column_names
+    values = [f"up.id AS {child.parent_column}"]
+    values += [f"{expr} AS {col}" for col, expr in child.columns]
+    if child.raw:
+        values.append("e.v AS raw")
+    key_match = " AND ".join(f"k.{c} = c.{c}" for c in key_cols)
+    not_null = " AND ".join(f"{c} IS NOT NULL" for c in child.key)
+    updates = [c for c in names if c not in key_cols]
+    elements = "jsonb_array_elements_text" if child.scalar else "jsonb_array_elements"
+    listed = f"up.c{n}"
+    as_array = f"CASE WHEN jsonb_typeof({listed}) = 'array' THEN {listed} ELSE '[]' END"
+    if updates:
+        # DO UPDATE may not touch a row twice in one statement: one element per key.
+        distinct = f"DISTINCT ON ({', '.join(key_cols)}) "
+        order = f" ORDER BY {', '.join(key_cols)}"
+        on_conflict = "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates)
+    else:
+        distinct, order, on_conflict = "", "", "DO NOTHING"
+    return f""",
+kids{n} AS (
+    SELECT {", ".join(values)}
+    FROM up, LATERAL {elements}({as_array}) AS e(v)
+    WHERE {listed} IS NOT NULL
+),
+del{n} AS (
+    -- An array, not a join: the planner cannot see how few parents `up` holds, and
+    -- would otherwise scan the whole child table for them.
+    DELETE FROM {child.table} AS c
+    WHERE c.{child.parent_column} = ANY (ARRAY(SELECT id FROM up WHERE {listed} IS NOT NULL))
+      AND NOT EXISTS (SELECT 1 FROM kids{n} AS k WHERE {key_match})
+),
+ins{n} AS (
+    INSERT INTO {child.table} AS c ({", ".join(names)})
+    SELECT {distinct}{", ".join(names)}
+    FROM kids{n} WHERE {not_null}{order}
+    ON CONFLICT ({", ".join(key_cols)}) {on_conflict}
+)"""
+
+
+def _unchecked(sql: str) -> str:
+    """The same statement with plain casts (see `migrations._CASTS`)."""
+    return sql.replace("keap.to_", "keap.as_")
+
+
+@cache
+def upsert_sql(stream: str, key: str | None, checked: bool = False) -> str:
+    """One statement that writes a page: `$1` the JSON body, holding the records under
+    `key` (or the list itself for None). Returns the rows written and the page's facts
+    (records, update-time range, greatest id), so Python need not parse the page.
+    Unless `checked`, a malformed value fails the statement instead of becoming NULL."""
+    t: Table = TABLES[stream]
+    lets = "".join(f", {expr} AS {name}" for name, expr in t.lets)
+    typed = [expr for _, expr in t.columns]
+    columns = t.column_names
+    updates = ", ".join(
+        f"{c} = excluded.{c}" if c != "deleted_at" else "deleted_at = NULL"
+        for c in columns
+        if c != "id"
+    )
+    returning = "t.id" + _carried(t)
+    sql = f"""
+WITH up AS (
+    INSERT INTO {t.name} AS t ({", ".join(columns)})
+    SELECT id, {", ".join(typed)}, {t.created}, upd, r, now(), NULL
+    FROM (
+        SELECT keap.to_bigint(r ->> 'id') AS id, {t.updated} AS upd, r{lets}
+        FROM jsonb_array_elements({_records(key)}) AS r
+    ) AS s
+    WHERE id IS NOT NULL
+    ON CONFLICT (id) DO UPDATE SET {updates}
+    WHERE {_GUARD}
+    RETURNING {returning}
+)"""
+    for n, child in enumerate(t.children):
+        sql += _child_ctes(child, n)
+    # The page's facts come from two JSON path scans rather than a second pass over
+    # whole records: ids and update times are all the sync needs from it.
+    sql += f"""
+SELECT (SELECT count(*) FROM up)::int AS written, count(i)::int AS received,
+       max(keap.to_ts(u #>> '{{}}')) AS newest, min(keap.to_ts(u #>> '{{}}')) AS oldest,
+       max(keap.to_bigint(i #>> '{{}}')) AS max_id
+FROM ROWS FROM (
+    jsonb_path_query($1::jsonb, '{_path(key, "id")}'),
+    jsonb_path_query($1::jsonb, '{_path(key, t.updated_field)}')
+) AS facts(i, u)"""
+    return sql if checked else _unchecked(sql)
+
+
+@cache
+def mark_deleted_sql(stream: str) -> str:
+    """`$1` ids; `$2` only rows last written before this time (NULL: any). Returns ids."""
+    t = TABLES[stream]
+    sql = f"""
+WITH gone AS (
+    UPDATE {t.name} SET deleted_at = now()
+    WHERE id = ANY($1::bigint[]) AND deleted_at IS NULL
+      AND ($2::timestamptz IS NULL OR synced_at < $2::timestamptz)
+    RETURNING id
+)"""
+    for n, (table, column) in enumerate(t.cascade):
+        sql += f""",
+cascade{n} AS (DELETE FROM {table} WHERE {column} IN (SELECT id FROM gone))"""
+    return sql + "\nSELECT id FROM gone"
+
+
+@cache
+def refresh_sql(stream: str, key: str | None, checked: bool = False) -> str:
+    """Bring `refresh_fields` of live rows in line with a listing (`$1`, `key` as in
+    `upsert_sql`), children included. Returns the number of rows changed."""
+    t = TABLES[stream]
+    fields = t.refresh_fields
+    patch = ", ".join(f"'{f}', src.r -> '{f}'" for f in fields)
+    changed = " OR ".join(f"t.raw -> '{f}' IS DISTINCT FROM src.r -> '{f}'" for f in fields)
+    present = " AND ".join(f"src.r ? '{f}'" for f in fields)
+    sql = f"""
+WITH src AS (
+    SELECT keap.to_bigint(r ->> 'id') AS id, r
+    FROM jsonb_array_elements({_records(key)}) AS r
+),
+up AS (
+    UPDATE {t.name} AS t SET raw = t.raw || jsonb_build_object({patch}), synced_at = now()
+    FROM src
+    WHERE t.id = src.id AND t.deleted_at IS NULL AND {present} AND ({changed})
+    RETURNING t.id{_carried(t)}
+)"""
+    for n, child in enumerate(t.children):
+        sql += _child_ctes(child, n)
+    sql += "\nSELECT count(*)::int FROM up"
+    return sql if checked else _unchecked(sql)
+
+
+@cache
+def reconcile_window_sql(stream: str) -> str:
+    """Compare Keap's ids in the window (`$1`, `$2`] (`$2` NULL: no upper end) with the
+    table: mark live rows Keap no longer lists as deleted (unless written since `$4`),
+    and return them along with Keap ids the table lacks."""
+    table = TABLES[stream].name
+    return f"""
+WITH gone AS (
+    UPDATE {table} AS t SET deleted_at = now()
+    WHERE t.id > $1::bigint AND ($2::bigint IS NULL OR t.id <= $2::bigint)
+      AND t.deleted_at IS NULL AND t.synced_at < $4::timestamptz
+      AND NOT (t.id = ANY($3::bigint[]))
+    RETURNING t.id
+)
+SELECT
+    coalesce((SELECT array_agg(id ORDER BY id) FROM gone), '{{}}') AS deleted,
+    coalesce((SELECT array_agg(k ORDER BY k) FROM unnest($3::bigint[]) AS k
+              WHERE NOT EXISTS (SELECT 1 FROM {table} AS x
+                                WHERE x.id = k AND x.deleted_at IS NULL)), '{{}}') AS missing"""
+
+
+@cache
+def live_ids_sql(stream: str) -> str:
+    return f"SELECT id FROM {TABLES[stream].name} WHERE deleted_at IS NULL ORDER BY id"
+
+
+@cache
+def counts_sql() -> str:
+    parts = [
+        f"""SELECT '{s}' AS stream,
+       count(*) FILTER (WHERE deleted_at IS NULL)::bigint AS rows,
+       count(*) FILTER (WHERE deleted_at IS NOT NULL)::bigint AS deleted,
+       max(synced_at) AS last_synced_at,
+       max(keap_updated_at) AS newest_update
+FROM {t.name}"""
+        for s, t in TABLES.items()
+    ]
+    return "\nUNION ALL\n".join(parts)

@@ -1,0 +1,1 @@
+"""The sync engine: stream runner, budget, checkpoints, reconciliation of deletes."""

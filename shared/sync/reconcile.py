@@ -1,0 +1,146 @@
+"""Finding deletes: compare the ids Keap lists with the ids in the table.
+
+Keap has no list of deleted records, so a record deleted while its hook was lost is
+found only by comparison. Objects Keap can list in id order are compared window by
+window (Keap's ids in (a, b] against the table's), with the position checkpointed,
+so memory stays at one page and a million contacts spread over several runs.
+The few objects Keap cannot order by id (tags, products, opportunities) are small:
+their ids are collected whole and compared once.
+
+Rows written after a page was listed are never marked, and ids Keap lists that the
+table lacks are fetched, so reconciliation also heals rows a sync missed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.keap.client import KeapClient
+from shared.keap.streams import StreamSpec, get_stream
+from shared.store.store import Store
+from shared.sync import timefmt
+from shared.sync.apply import apply_ids
+from shared.sync.paginator import Paginator, read_page
+from shared.sync.run import Run, StreamResult, stream_errors
+
+MISSING_FETCH_BATCHES = 5  # per window; more missing rows than this call for a full sync
+
+
+def state_key(stream: str) -> str:
+    """Reconciliation keeps its position apart from the stream's sync state."""
+    return f"reconcile:{stream}"
+
+
+async def reconcile_streams(run: Run, keap: KeapClient, store: Store, names: list[str]) -> None:
+    states = await run.stream_states()
+    # Least recently reconciled first, so small budgets still get round to every stream.
+    names = sorted(names, key=lambda n: (states.get(state_key(n)) or {}).get("completed_at") or "")
+    for name in names:
+        reason = run.budget.stop_reason()
+        if reason is not None:
+            run.result.stop_reason = reason
+            break
+        spec = get_stream(name)
+        with stream_errors(run, name):
+            stored = states.get(state_key(name)) or {}
+            if spec.id_order and spec.id_compare:
+                await _by_windows(run, keap, store, spec, stored)
+            else:
+                await _whole_set(run, keap, store, spec)
+
+
+async def _fetch_missing(
+    run: Run, keap: KeapClient, store: Store, spec: StreamSpec, missing: list[int]
+) -> None:
+    result = run.result.streams[spec.name]
+    if not missing:
+        return
+    if len(missing) > spec.ids_max * MISSING_FETCH_BATCHES:
+        note = f"{spec.name}: {len(missing)} records are missing from the table; run a full sync"
+        if note not in run.result.errors:
+            run.result.errors.append(note)
+        return
+    applied = await apply_ids(spec.name, missing, keap=keap, store=store)
+    result.fetched_missing += applied.found
+
+
+def _id_listing(spec: StreamSpec, after: int) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "page_size": spec.page_size,
+        "order_by": f"{spec.id_order} asc",
+        "filter": f"{spec.id_compare}>{after}",
+    }
+    if spec.id_fields:
+        params["fields"] = ",".join(spec.id_fields)
+    return params
+
+
+async def _by_windows(
+    run: Run, keap: KeapClient, store: Store, spec: StreamSpec, stored: dict[str, Any]
+) -> None:
+    result: StreamResult = run.result.streams[spec.name]
+    result.status = "partial"
+    after = int(stored.get("after_id") or 0)
+    started = stored.get("started") or timefmt.keap(timefmt.now())
+    key = state_key(spec.name)
+    while True:
+        reason = run.budget.stop_reason()
+        if reason is not None:
+            run.result.stop_reason = reason
+            return
+        run.budget.page_started()
+        listed_at = timefmt.now()
+        # A keyset read (`id > after`), not a page token: resumable in any later run.
+        response = await keap.get(spec.path, _id_listing(spec, after))
+        page = read_page(spec, response.text)
+        ids = sorted(page.ids)
+        final = not page.next_token or not ids
+        upto = None if final else ids[-1]
+        window = await store.reconcile_window(spec.name, after, upto, ids, listed_at)
+        if spec.id_fields and len(spec.id_fields) > 1:
+            result.written += await store.refresh(spec.name, page.payload, page.items_key)
+        await _fetch_missing(run, keap, store, spec, window.missing)
+        result.pages += 1
+        result.records += len(ids)
+        result.deleted += len(window.deleted)
+        if final:
+            state = {"after_id": None, "completed_at": timefmt.keap(timefmt.now())}
+            await run.checkpoint(key, state, pages=1, records=len(ids))
+            run.budget.page_done()
+            result.status = "complete"
+            return
+        after = ids[-1]
+        await run.checkpoint(key, {"after_id": after, "started": started}, 1, len(ids))
+        run.budget.page_done()
+
+
+async def _whole_set(run: Run, keap: KeapClient, store: Store, spec: StreamSpec) -> None:
+    result: StreamResult = run.result.streams[spec.name]
+    result.status = "partial"
+    listed_at = timefmt.now()
+    params: dict[str, Any] = {**spec.list_params(), "order_by": f"{spec.order_by} asc"}
+    pager = Paginator(keap, spec, params)
+    in_keap: set[int] = set()
+    while not pager.exhausted:
+        reason = run.budget.stop_reason()
+        if reason is not None:
+            run.result.stop_reason = reason
+            return  # nothing is marked from an incomplete listing
+        run.budget.page_started()
+        page = await pager.next_page()
+        run.budget.page_done()
+        if page is None:
+            break
+        in_keap.update(page.ids)
+        result.pages += 1
+        result.records += page.count
+        await run.keep_lease()
+    in_table = await store.live_ids(spec.name)
+    gone = [i for i in in_table if i not in in_keap]
+    deleted = await store.mark_deleted(spec.name, gone, written_before=listed_at)
+    result.deleted += len(deleted)
+    table_ids = set(in_table)
+    await _fetch_missing(run, keap, store, spec, sorted(i for i in in_keap if i not in table_ids))
+    state = {"completed_at": timefmt.keap(timefmt.now()), "keap_ids": len(in_keap)}
+    await run.checkpoint(state_key(spec.name), state, pages=0, records=0)
+    result.status = "complete"

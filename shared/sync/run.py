@@ -1,0 +1,254 @@
+"""One run under the coordinator's lease: history, checkpoints, budget, outcome.
+
+`async with Run(...) as run:` takes the lease (or raises `LeaseBusy`), records the
+run's start, and on the way out records how it ended and releases the lease, also
+when the task is cancelled. Errors are sorted here, once: which end the whole run
+and which only the stream they happened in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from shared.coordinator.client import CoordinatorClient, KeapAccess
+from shared.coordinator.rpc import CoordinatorError
+from shared.keap.errors import KeapError, KeapNotFound, KeapRequestError
+from shared.store.store import StoreError
+from shared.sync.budget import Budget
+
+log = logging.getLogger("keap_sync.run")
+
+LEASE_TTL_S = 300.0  # a run killed outright blocks the next one at most this long
+
+REAUTHORIZE = (
+    "Keap authorization was revoked or has expired: an admin must reconnect the account "
+    "(GET /oauth/initiate on the sync-coordinator)"
+)
+
+
+class LeaseBusy(Exception):
+    """Another run holds the lease."""
+
+    def __init__(self, holder: str | None, expires_at: float | None) -> None:
+        super().__init__(f"sync run {holder} is in progress")
+        self.holder = holder
+        self.expires_at = expires_at
+
+
+class RunAborted(Exception):
+    """Ends the whole run; `code` and `message` are safe to show."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def classify(exc: BaseException) -> tuple[str, str, bool]:
+    """(code, safe message, ends the run?) for a failure inside a run."""
+    if isinstance(exc, RunAborted):
+        return exc.code, exc.message, True
+    if isinstance(exc, CoordinatorError):
+        if exc.code == "reauthorization_required":
+            return exc.code, REAUTHORIZE, True
+        return exc.code, exc.message, True
+    if isinstance(exc, KeapRequestError | KeapNotFound):
+        return exc.code, exc.message, False
+    if isinstance(exc, KeapError):
+        return exc.code, exc.message, True
+    if isinstance(exc, StoreError):
+        return exc.code, exc.message, True
+    return "internal_error", type(exc).__name__, True
+
+
+@dataclass
+class StreamResult:
+    stream: str
+    status: str = "pending"  # complete | partial | failed | pending
+    pages: int = 0
+    records: int = 0
+    written: int = 0
+    deleted: int = 0
+    fetched_missing: int = 0
+    cursor: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    kind: str
+    status: str = "running"  # ok | partial | failed | cancelled
+    streams: dict[str, StreamResult] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    error_code: str | None = None
+    stop_reason: str | None = None
+    keap_requests: int = 0
+    subrequests: int = 0
+    elapsed_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class CountingCredentials:
+    """The coordinator as Keap's credential source, counting each call as a subrequest."""
+
+    def __init__(self, coordinator: CoordinatorClient, budget: Budget) -> None:
+        self._coordinator = coordinator
+        self._budget = budget
+
+    async def get_access(self) -> KeapAccess:
+        self._budget.spend()
+        return await self._coordinator.get_access()
+
+    async def report_unauthorized(self, token: str) -> KeapAccess:
+        self._budget.spend()
+        return await self._coordinator.report_unauthorized(token)
+
+
+class Run:
+    def __init__(
+        self,
+        coordinator: CoordinatorClient,
+        budget: Budget,
+        kind: str,
+        streams: list[str],
+        *,
+        lease_ttl_s: float = LEASE_TTL_S,
+    ) -> None:
+        self.coordinator = coordinator
+        self.budget = budget
+        self.lease_ttl_s = lease_ttl_s
+        self.result = RunResult(run_id=f"{kind}-{uuid.uuid4().hex[:12]}", kind=kind)
+        self.result.streams = {name: StreamResult(name) for name in streams}
+        self._started = time.monotonic()
+        self._last_lease_renewal = self._started
+        self.keap_requests: Callable[[], int] = lambda: 0  # set by whoever makes them
+
+    @property
+    def run_id(self) -> str:
+        return self.result.run_id
+
+    async def __aenter__(self) -> Run:
+        self.budget.spend(2)
+        lease = await self.coordinator.acquire_lease(self.run_id, self.lease_ttl_s)
+        if not lease.acquired:
+            raise LeaseBusy(lease.holder, lease.expires_at)
+        try:
+            await self.coordinator.start_run(
+                self.run_id, self.result.kind, list(self.result.streams)
+            )
+        except BaseException:
+            await self._release()
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        result = self.result
+        if isinstance(exc, asyncio.CancelledError):
+            result.status = "cancelled"
+            result.errors.append("the run was cancelled")
+        elif exc is not None:
+            code, message, _ = classify(exc)
+            result.status, result.error_code = "failed", code
+            result.errors.append(f"{code}: {message}")
+            if code == "internal_error":
+                log.exception("run %s failed unexpectedly", self.run_id)
+            else:
+                log.error("run %s failed: %s", self.run_id, code)
+        elif any(s.status == "failed" for s in result.streams.values()):
+            result.status = "failed" if result.error_code else "partial"
+        elif all(s.status == "complete" for s in result.streams.values()):
+            result.status = "ok"
+        else:
+            result.status = "partial"
+        result.elapsed_s = round(time.monotonic() - self._started, 3)
+        result.subrequests = self.budget.used
+        result.keap_requests = self.keap_requests()
+        # Recording the outcome must survive a cancellation of the surrounding task.
+        await asyncio.shield(self._finish())
+        return exc is not None and not isinstance(exc, asyncio.CancelledError | LeaseBusy)
+
+    async def _finish(self) -> None:
+        result = self.result
+        stats = {
+            name: {k: v for k, v in asdict(s).items() if k != "stream"}
+            for name, s in result.streams.items()
+        }
+        stats["_run"] = {
+            "keap_requests": result.keap_requests,
+            "subrequests": result.subrequests,
+            "elapsed_s": result.elapsed_s,
+            "stop_reason": result.stop_reason,
+        }
+        try:
+            self.budget.spend()
+            await self.coordinator.finish_run(self.run_id, result.status, result.errors, stats)
+        except Exception as exc:  # the lease must still be released
+            log.error("could not record the end of run %s: %s", self.run_id, type(exc).__name__)
+        await self._release()
+
+    async def _release(self) -> None:
+        try:
+            self.budget.spend()
+            await self.coordinator.release_lease(self.run_id)
+        except Exception as exc:  # it expires on its own
+            log.warning("could not release the lease of %s: %s", self.run_id, type(exc).__name__)
+
+    # --- during the run ---------------------------------------------------------------
+    async def stream_states(self) -> dict[str, dict[str, Any]]:
+        self.budget.spend()
+        return await self.coordinator.get_stream_states()
+
+    async def reset(self, stream: str) -> None:
+        self.budget.spend()
+        await self.coordinator.reset_stream(stream)
+
+    async def checkpoint(
+        self, stream: str, state: dict[str, Any], pages: int = 0, records: int = 0
+    ) -> None:
+        """Store a stream's state (this also extends the lease)."""
+        self.budget.spend()
+        await self.coordinator.checkpoint(self.run_id, stream, state, pages, records)
+        self._last_lease_renewal = time.monotonic()
+
+    async def keep_lease(self) -> None:
+        """Renew the lease when no checkpoint has done so for a third of its life."""
+        if time.monotonic() - self._last_lease_renewal < self.lease_ttl_s / 3:
+            return
+        self.budget.spend()
+        lease = await self.coordinator.renew_lease(self.run_id, self.lease_ttl_s)
+        if not lease.acquired:
+            raise RunAborted("lease_lost", "another run took over the sync lease")
+        self._last_lease_renewal = time.monotonic()
+
+    def fail_stream(self, stream: str, exc: BaseException) -> None:
+        """Record a failure that ends only this stream (the caller re-raises the others)."""
+        code, message, _ = classify(exc)
+        result = self.result.streams[stream]
+        result.status, result.error = "failed", f"{code}: {message}"
+        self.result.errors.append(f"{stream}: {code}: {message}")
+        log.warning("stream %s failed in run %s: %s", stream, self.run_id, code)
+
+    @staticmethod
+    def ends_run(exc: BaseException) -> bool:
+        return classify(exc)[2]
+
+
+@contextlib.contextmanager
+def stream_errors(run: Run, stream: str) -> Any:
+    """Record a stream-level failure and carry on; let run-level failures through."""
+    try:
+        yield
+    except Exception as exc:
+        if Run.ends_run(exc):
+            raise
+        run.fail_stream(stream, exc)

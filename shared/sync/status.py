@@ -1,0 +1,115 @@
+"""`GET /sync/status`: per object its cursor, last run, rows and errors.
+
+Building it costs a coordinator call and a count over every table, so the result is
+kept in KV (`SYNC_CACHE`) for an hour and rebuilt whenever a run finishes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.coordinator.client import CoordinatorClient
+from shared.keap.streams import STREAM_NAMES
+from shared.platform.env import WorkerEnv
+from shared.store.store import Store, StoreError
+
+CACHE_TTL_S = 3600
+
+
+def cache_key(account: str) -> str:
+    return f"sync-status:{account}"
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
+
+
+def _last_run_of(stream: str, runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    for run in runs:
+        if stream not in (run.get("streams") or []):
+            continue
+        stats = (run.get("stats") or {}).get(stream) or {}
+        return {
+            "run_id": run.get("run_id"),
+            "kind": run.get("kind"),
+            "status": run.get("status"),
+            "started_at": run.get("started_at"),
+            "finished_at": run.get("finished_at"),
+            "stream_status": stats.get("status"),
+            "pages": stats.get("pages"),
+            "records": stats.get("records"),
+            "written": stats.get("written"),
+            "deleted": stats.get("deleted"),
+            "error": stats.get("error"),
+        }
+    return None
+
+
+async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
+    assert env.coordinator is not None
+    coordinator = CoordinatorClient(env.coordinator, account)
+    snapshot = await coordinator.status()
+    streams = snapshot.get("streams") or {}
+    runs = snapshot.get("runs") or []
+    counts: dict[str, dict[str, Any]] = {}
+    database_error = None
+    if env.database is not None:
+        try:
+            async with Store.open(env.database) as store:
+                counts = await store.counts()
+        except StoreError as exc:
+            database_error = exc.message
+    objects: dict[str, Any] = {}
+    for name in STREAM_NAMES:
+        sync_state = (streams.get(name) or {}).get("state") or {}
+        reconcile_state = (streams.get(f"reconcile:{name}") or {}).get("state") or {}
+        table = counts.get(name) or {}
+        last = _last_run_of(name, runs)
+        objects[name] = {
+            "cursor": sync_state.get("cursor"),
+            "in_progress": "pass" in sync_state,
+            "checkpointed_at": (streams.get(name) or {}).get("checkpointed_at"),
+            "rows": table.get("rows"),
+            "deleted_rows": table.get("deleted"),
+            "last_synced_at": _iso(table.get("last_synced_at")),
+            "newest_keap_update": _iso(table.get("newest_update")),
+            "reconciled_at": reconcile_state.get("completed_at"),
+            "last_run": last,
+            "errors": [last["error"]] if last and last.get("error") else [],
+        }
+    return {
+        "account": account,
+        "generated_at": _iso(datetime.now(UTC)),
+        "connection": snapshot.get("connection"),
+        "lease": snapshot.get("lease"),
+        "database_error": database_error,
+        "objects": objects,
+        "runs": [
+            {k: r.get(k) for k in ("run_id", "kind", "status", "started_at", "finished_at")}
+            | {"errors": r.get("errors") or []}
+            for r in runs[:5]
+        ],
+    }
+
+
+async def refresh_status(env: WorkerEnv, account: str | None = None) -> dict[str, Any]:
+    """Rebuild the status and store it in the cache."""
+    account = account or env.settings.DEFAULT_ACCOUNT
+    status = await build_status(env, account)
+    if env.kv is not None:
+        await env.kv.put(cache_key(account), json.dumps(status, default=str), ttl=CACHE_TTL_S)
+    return status
+
+
+async def get_status(
+    env: WorkerEnv, account: str | None = None, *, refresh: bool = False
+) -> tuple[dict[str, Any], bool]:
+    """(status, served from the cache?)."""
+    account = account or env.settings.DEFAULT_ACCOUNT
+    if env.kv is not None and not refresh:
+        cached = await env.kv.get(cache_key(account))
+        if cached:
+            return json.loads(cached), True
+    return await refresh_status(env, account), False

@@ -1,0 +1,116 @@
+"""Fixtures for the sync engine's tests: a database of its own per test, a sandbox with
+small data sets, and the local runtime (coordinator, sync worker) pointed at both."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from local.keap_sandbox import RunningSandbox, SandboxConfig, serve_sandbox
+from local.postgres import EmbeddedPostgres
+from local.runtime import LocalRuntime
+from shared.platform.env import WorkerEnv
+from tests.conftest import admin_headers, local_config
+
+API_KEY = "sandbox-api-key"
+SMALL = {
+    "contacts": 3000,
+    "companies": 120,
+    "opportunities": 1300,
+    "orders": 400,
+    "tasks": 300,
+    "products": 60,
+    "tags": 40,
+    "notes": 500,
+    "subscriptions": 1100,
+}
+
+
+def with_dsn_database(dsn: str, database: str) -> str:
+    return dsn.rsplit("/", 1)[0] + "/" + database
+
+
+@pytest.fixture
+async def database(postgres: EmbeddedPostgres) -> AsyncIterator[str]:
+    """A fresh database on the session's Postgres; its DSN."""
+    name = f"sync_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(with_dsn_database(postgres.dsn, "postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield with_dsn_database(postgres.dsn, name)
+    admin = await asyncpg.connect(with_dsn_database(postgres.dsn, "postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@dataclass
+class SyncWorld:
+    """A sandbox, the runtime syncing from it, and the database it syncs into."""
+
+    keap: RunningSandbox
+    runtime: LocalRuntime
+    dsn: str
+
+    @property
+    def env(self) -> WorkerEnv:
+        assert self.runtime.envs is not None
+        return self.runtime.envs.sync_worker
+
+    @property
+    def sync_url(self) -> str:
+        return self.runtime.urls["sync-worker"]
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return admin_headers(self.runtime)
+
+    def keap_requests(self, since: int = 0) -> list[dict[str, Any]]:
+        """/crm/rest requests the sandbox served, from position `since` of its log."""
+        return list(self.keap.sandbox.request_log)[since:]
+
+
+async def start_world(
+    tmp_path: Path,
+    dsn: str,
+    sandbox: dict[str, Any] | None = None,
+    vars: dict[str, str] | None = None,
+) -> tuple[Any, SyncWorld]:
+    """Start a sandbox and a runtime; returns (the sandbox context, the world)."""
+    config = SandboxConfig(**{**SMALL, **(sandbox or {})})
+    keap_context = serve_sandbox(config)
+    keap = await keap_context.__aenter__()
+    worker_vars = {"KEAP_API_BASE": keap.api_base, "KEAP_TOKEN_URL": keap.token_url}
+    worker_vars["KEAP_AUTHORIZE_URL"] = keap.authorize_url
+    worker_vars.update({"KEAP_API_KEY": API_KEY} if vars is None else vars)
+    runtime = LocalRuntime(local_config(tmp_path, dsn, sandbox=False, vars=worker_vars))
+    try:
+        await runtime.start()
+    except BaseException:
+        await keap_context.__aexit__(None, None, None)
+        raise
+    return keap_context, SyncWorld(keap, runtime, dsn)
+
+
+async def stop_world(keap_context: Any, world: SyncWorld) -> None:
+    await world.runtime.stop()
+    await keap_context.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def world(tmp_path: Path, database: str) -> AsyncIterator[SyncWorld]:
+    """Sandbox (small data sets, an API key) + runtime + a fresh database."""
+    keap_context, w = await start_world(tmp_path, database)
+    try:
+        yield w
+    finally:
+        await stop_world(keap_context, w)

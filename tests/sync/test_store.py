@@ -1,0 +1,211 @@
+"""The store on a real Postgres: migrations, the page upsert and its staleness guard."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+
+from shared.store.migrations import LATEST, current_version
+from shared.store.store import CARDINALITY_VIOLATION, Store, StoreError
+from shared.store.tables import TABLES
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+async def store(database: str) -> AsyncIterator[Store]:
+    conn = await asyncpg.connect(database)
+    s = Store(conn)
+    await s.migrate()
+    try:
+        yield s
+    finally:
+        await conn.close()
+
+
+def contact(i: int, updated: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": str(i),
+        "given_name": f"Given {i}",
+        "email_addresses": [
+            {"email": f"other{i}@example.com", "field": "EMAIL2"},
+            {"email": f"first{i}@example.com", "field": "EMAIL1"},
+        ],
+        "addresses": [{"field": "BILLING", "locality": "Chandler", "country_code": "USA"}],
+        "company": {"id": "7", "company_name": "Acme"},
+        "tag_ids": ["1", "2"],
+        "update_time": updated,
+        "create_time": "2024-01-01T00:00:00.000Z",
+        **fields,
+    }
+
+
+async def row(store: Store, table: str, record_id: int) -> dict[str, Any]:
+    found = await store.conn.fetchrow(f"SELECT * FROM keap.{table} WHERE id = $1", record_id)  # noqa: S608
+    return dict(found) if found else {}
+
+
+async def test_migrations_apply_once_even_when_runners_race(database: str) -> None:
+    conns = [await asyncpg.connect(database) for _ in range(5)]
+    try:
+        applied = await asyncio.gather(*(Store(c).migrate() for c in conns))
+        assert sorted(applied) == [[], [], [], [], list(range(1, LATEST + 1))]
+        assert await current_version(conns[0]) == LATEST
+        versions = await conns[0].fetch("SELECT version FROM keap.schema_migrations")
+        assert [r["version"] for r in versions] == list(range(1, LATEST + 1))
+        assert await Store(conns[1]).migrate() == []
+    finally:
+        for c in conns:
+            await c.close()
+
+
+async def test_every_table_has_the_columns_its_upsert_writes(store: Store) -> None:
+    for stream, table in TABLES.items():
+        columns = await store.conn.fetch(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'keap' AND table_name = $1",
+            stream,
+        )
+        assert {c["column_name"] for c in columns} == set(table.column_names), stream
+
+
+def test_the_migrate_command_applies_the_schema_and_never_prints_the_dsn(database: str) -> None:
+    command = [sys.executable, "-m", "shared.store.migrate", database]
+    first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+
+    assert f"version {LATEST} of {LATEST}" in first.stdout
+    assert "already current" in again.stdout
+    unreachable = database.replace(database.rsplit(":", 1)[1].split("/")[0], "1")
+    failed = subprocess.run(
+        [sys.executable, "-m", "shared.store.migrate", unreachable],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert failed.returncode == 1
+    assert "database unavailable" in failed.stderr
+    assert "postgresql://" not in failed.stderr + failed.stdout
+
+
+async def test_a_page_lands_in_typed_columns_with_its_children(store: Store) -> None:
+    page = {"contacts": [contact(1, "2025-01-01T00:00:00.000Z")], "next_page_token": "x"}
+
+    facts = await store.upsert("contacts", json.dumps(page), "contacts")
+
+    assert (facts.written, facts.received, facts.max_id) == (1, 1, 1)
+    assert facts.newest == facts.oldest == datetime(2025, 1, 1, tzinfo=UTC)
+
+    written = await row(store, "contacts", 1)
+    assert written["email"] == "first1@example.com"  # EMAIL1, wherever it is in the list
+    assert (written["company_id"], written["company_name"], written["city"]) == (
+        7,
+        "Acme",
+        "Chandler",
+    )
+    assert written["keap_updated_at"].isoformat() == "2025-01-01T00:00:00+00:00"
+    assert json.loads(written["raw"]) == page["contacts"][0]
+    tags = await store.conn.fetch("SELECT tag_id FROM keap.contact_tags WHERE contact_id = 1")
+    assert sorted(t["tag_id"] for t in tags) == [1, 2]
+
+
+async def test_an_older_version_never_overwrites_a_newer_one(store: Store) -> None:
+    newer = contact(1, "2025-06-01T00:00:00.000Z", given_name="New", tag_ids=["3"])
+    older = contact(1, "2025-01-01T00:00:00.000Z", given_name="Old", tag_ids=["1"])
+    await store.upsert_records("contacts", [newer])
+
+    assert await store.upsert_records("contacts", [older]) == 0
+    assert await store.upsert_records("contacts", [newer]) == 0  # unchanged: nothing to do
+
+    kept = await row(store, "contacts", 1)
+    assert kept["given_name"] == "New"
+    tags = await store.conn.fetch("SELECT tag_id FROM keap.contact_tags WHERE contact_id = 1")
+    assert [t["tag_id"] for t in tags] == [3]
+    newest = contact(1, "2025-07-01T00:00:00.000Z", given_name="Newest", tag_ids=[])
+    assert await store.upsert_records("contacts", [newest]) == 1
+    assert (await row(store, "contacts", 1))["given_name"] == "Newest"
+    assert await store.conn.fetchval("SELECT count(*) FROM keap.contact_tags") == 0
+
+
+async def test_order_items_follow_their_order(store: Store) -> None:
+    def order(items: list[str], updated: str) -> dict[str, Any]:
+        return {
+            "id": "5",
+            "modification_time": updated,
+            "total": {"amount": 1234, "currency_code": "USD"},
+            "order_items": [{"id": i, "quantity": 2, "product": {"id": "9"}} for i in items],
+        }
+
+    await store.upsert_records("orders", [order(["1", "2"], "2025-01-01T00:00:00.000Z")])
+    await store.upsert_records("orders", [order(["2", "3"], "2025-02-01T00:00:00.000Z")])
+
+    items = await store.conn.fetch("SELECT id, product_id, quantity FROM keap.order_items")
+    assert sorted(tuple(i) for i in items) == [(2, 9, 2), (3, 9, 2)]
+    assert (await row(store, "orders", 5))["total_amount"] == 1234
+
+
+async def test_marking_deleted_and_coming_back(store: Store) -> None:
+    await store.upsert_records("contacts", [contact(1, "2025-01-01T00:00:00.000Z")])
+    await store.upsert_records("tags", [{"id": "2", "update_time": "2025-01-01T00:00:00.000Z"}])
+
+    assert await store.mark_deleted("contacts", [1, 99]) == [1]
+    assert await store.mark_deleted("contacts", [1]) == []  # already marked
+    assert (await row(store, "contacts", 1))["deleted_at"] is not None
+    assert await store.mark_deleted("tags", [2]) == [2]
+    # A deleted tag is no longer applied to anyone.
+    tags = await store.conn.fetch("SELECT tag_id FROM keap.contact_tags")
+    assert [t["tag_id"] for t in tags] == [1]
+
+    # Keap listing the record again (it was not deleted after all) brings it back.
+    assert await store.upsert_records("contacts", [contact(1, "2025-01-01T00:00:00.000Z")]) == 1
+    assert (await row(store, "contacts", 1))["deleted_at"] is None
+
+
+async def test_malformed_values_become_null_instead_of_failing_the_page(store: Store) -> None:
+    odd = contact(
+        1,
+        "2025-01-01T00:00:00.000Z",
+        owner_id="not a number",
+        birth_date="someday",
+        company={"id": "99999999999999999999999"},
+    )
+    fine = contact(2, "2025-01-01T00:00:00.000Z")
+
+    assert await store.upsert_records("contacts", [odd, fine]) == 2
+
+    kept = await row(store, "contacts", 1)
+    assert (kept["owner_id"], kept["birth_date"], kept["company_id"]) == (None, None, None)
+
+
+async def test_a_page_listing_an_id_twice_is_refused_with_its_sqlstate(store: Store) -> None:
+    twice = [contact(1, "2025-01-01T00:00:00.000Z"), contact(1, "2025-01-02T00:00:00.000Z")]
+
+    with pytest.raises(StoreError) as caught:
+        await store.upsert_records("contacts", twice)
+
+    assert caught.value.sqlstate == CARDINALITY_VIOLATION  # the engine dedupes and retries
+
+
+async def test_a_closed_connection_is_a_clear_store_error(store: Store) -> None:
+    await store.conn.close()
+
+    with pytest.raises(StoreError) as caught:
+        await store.upsert_records("tags", [{"id": "1"}])
+
+    assert caught.value.code == "database_unavailable"
+
+
+async def test_a_malformed_value_inside_a_callers_transaction_leaves_it_usable(
+    store: Store,
+) -> None:
+    async with store.conn.transaction():
+        odd = contact(1, "2025-01-01T00:00:00.000Z", owner_id="x")
+        assert await store.upsert_records("contacts", [odd]) == 1
+        assert await store.conn.fetchval("SELECT owner_id FROM keap.contacts") is None
