@@ -63,6 +63,8 @@ def coordinator_check(client: CoordinatorClient) -> Check:
     async def check() -> dict[str, Any]:
         reply = await client.ping()
         detail = {"account": reply.get("account"), "connection": reply.get("connection")}
+        if reply.get("queue") is not None:
+            detail["queue"] = reply["queue"]  # webhook events waiting: depth and oldest age
         if reply.get("connection") == "reauthorization_required":
             reason = "Keap refused the account's grant: reconnect at /oauth/initiate"
             return {"status": "error", "error": reason, **detail}

@@ -114,7 +114,7 @@ class CoordinatorClient:
 
     # --- hook events and subscriptions (shared/webhooks) ------------------------------
     async def enqueue_events(self, events: list[dict[str, Any]]) -> dict[str, Any]:
-        """Store hook events durably: {accepted, duplicates, depth}."""
+        """Store hook events durably: {accepted, duplicates}."""
         return dict(await self.call("enqueue_events", events=events))
 
     async def queue_status(self) -> dict[str, Any]:

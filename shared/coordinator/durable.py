@@ -79,7 +79,7 @@ class CoordinatorObject(WebhookMethods):
     # --- alarm --------------------------------------------------------------------------
     async def _schedule_alarm(self) -> None:
         """Keep the one alarm at the earliest time any part needs it."""
-        due = [t for t in (self.tokens.next_due(), self.event_queue.next_due()) if t is not None]
+        due = [t for t in (self.tokens.next_due(), self.webhooks_next_due()) if t is not None]
         current = await self.storage.get_alarm()
         if not due:
             if current is not None:

@@ -51,14 +51,15 @@ class HookSubscriptions:
         keys = await self.keap.request_json("GET", "/v1/hooks/event_keys")
         return {str(k) for k in keys or []}
 
-    async def all(self) -> list[dict[str, Any]]:
+    async def registered(self) -> list[dict[str, Any]]:
+        """Every subscription of this Keap app, ours or not."""
         hooks = await self.keap.request_json("GET", "/v1/hooks")
         return [h for h in hooks or [] if isinstance(h, dict)]
 
     async def ours(self) -> list[dict[str, Any]]:
-        return [h for h in await self.all() if self.is_ours(str(h.get("hookUrl", "")))]
+        return [h for h in await self.registered() if self.is_ours(str(h.get("hookUrl", "")))]
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def status(self) -> list[dict[str, Any]]:
         """Our subscriptions and their status."""
         hooks = await self.ours()
         return [_view(h) for h in sorted(hooks, key=lambda h: str(h.get("eventKey")))]
@@ -69,7 +70,7 @@ class HookSubscriptions:
         offered = await self.event_keys()
         ours: dict[str, list[dict[str, Any]]] = {}
         foreign: dict[str, dict[str, Any]] = {}
-        for hook in await self.all():
+        for hook in await self.registered():
             event_key = str(hook.get("eventKey"))
             if self.is_ours(str(hook.get("hookUrl", ""))):
                 ours.setdefault(event_key, []).append(hook)

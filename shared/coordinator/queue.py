@@ -3,8 +3,11 @@
 An event is stored once (its dedup key is unique) and stays queued until it is applied:
 batches of one stream and action, oldest first, go to an `Applier` (one Keap request and
 one Postgres statement per batch). A failed batch stays queued and the queue backs off
-exponentially; ids Keap no longer has are recorded as dropped instead of retried. Applied
-events are kept for a while so that a delivery Keap repeats is recognised.
+exponentially, for as long as it takes. Two things are dropped, and recorded with their
+reason, instead of retried forever: ids Keap no longer has, and an id whose request Keap
+refuses outright (a 4xx) `refused_attempts` times, found by halving the refused batch so
+that one bad id does not hold up the rest. Applied events are kept for a while so that a
+delivery Keap repeats is recognised.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,11 +36,12 @@ class QueuePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     batch_size: int = Field(250, ge=1, le=1000)
-    batches_per_alarm: int = Field(4, ge=1, le=100)
+    batches_per_alarm: int = Field(1, ge=1, le=100)
     alarm_budget_s: float = Field(5.0, gt=0, le=60)
     retry_base_s: float = Field(2.0, gt=0, le=3600)
     retry_max_s: float = Field(300.0, gt=0, le=86400)
-    dedup_retention_s: float = Field(3 * 86400, ge=0)
+    dedup_retention_s: float = Field(3 * 86400.0, ge=0)
+    refused_attempts: int = Field(5, ge=1, le=100)
 
     def backoff(self, failures: int) -> float:
         """Seconds to wait after the `failures`-th failure in a row."""
@@ -54,6 +59,14 @@ class QueuedEvent(BaseModel):
     ts: str = Field(max_length=64)
 
 
+class BatchRefused(Exception):
+    """Keap refused the batch's request itself (not an outage): as is, it cannot succeed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Batch:
     stream: str
@@ -63,8 +76,13 @@ class Batch:
 
 
 class Applier(Protocol):
+    def batch_limit(self, stream: str, action: str) -> int:
+        """The most ids one batch of `stream` and `action` may carry."""
+        ...
+
     async def __call__(self, stream: str, action: str, ids: list[int]) -> set[int]:
-        """Apply a batch; return the ids Keap no longer has (dropped, not retried)."""
+        """Apply a batch; return the ids Keap no longer has (dropped, not retried).
+        Raises `BatchRefused` when Keap refuses the request, anything else on an outage."""
         ...
 
 
@@ -95,43 +113,38 @@ class EventQueue:
         )
         return policy.model_dump()
 
-    def _count(self, name: str, n: int) -> None:
-        if n:
+    def _count(self, **counts: int) -> None:
+        """Add to the running totals (one statement for all of them)."""
+        if any(counts.values()):
             self.sql.exec(
-                "INSERT INTO hook_queue_stats (name, value) VALUES (?, ?) "
+                "INSERT INTO hook_queue_stats (name, value) SELECT key, value "
+                "FROM json_each(?) WHERE value > 0 "
                 "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                name,
-                n,
+                json.dumps(counts),
             )
 
     # --- enqueue ------------------------------------------------------------------------
     def enqueue(self, events: list[dict[str, Any]]) -> dict[str, Any]:
-        """Store new events in one transaction; repeats of known events are not stored."""
-        parsed = [QueuedEvent.model_validate(e) for e in events]
-        now = time.time()
+        """Store new events in one statement; repeats of known events are not stored."""
+        parsed = [QueuedEvent.model_validate(e).model_dump() for e in events]
 
         def insert() -> int:
-            accepted = 0
-            for e in parsed:
-                rows = self.sql.exec(
-                    "INSERT INTO hook_events (dedup_key, event_key, stream, action, object_id, "
-                    "occurred_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT(dedup_key) DO NOTHING RETURNING seq",
-                    e.key,
-                    e.event_key,
-                    e.stream,
-                    e.action,
-                    e.id,
-                    e.ts,
-                    now,
-                )
-                accepted += len(rows)
-            self._count("received", accepted)
-            self._count("duplicates", len(parsed) - accepted)
-            return accepted
+            # `WHERE true`: SQLite's upsert after a SELECT needs it to parse.
+            rows = self.sql.exec(
+                "INSERT INTO hook_events (dedup_key, event_key, stream, action, object_id, "
+                "occurred_at, received_at) SELECT json_extract(value, '$.key'), "
+                "json_extract(value, '$.event_key'), json_extract(value, '$.stream'), "
+                "json_extract(value, '$.action'), json_extract(value, '$.id'), "
+                "json_extract(value, '$.ts'), ? "
+                "FROM json_each(?) WHERE true ON CONFLICT(dedup_key) DO NOTHING RETURNING seq",
+                time.time(),
+                json.dumps(parsed),
+            )
+            self._count(received=len(rows), duplicates=len(parsed) - len(rows))
+            return len(rows)
 
         accepted = self.sql.transaction(insert)
-        return {"accepted": accepted, "duplicates": len(parsed) - accepted, "depth": self.depth()}
+        return {"accepted": accepted, "duplicates": len(parsed) - accepted}
 
     # --- reading ------------------------------------------------------------------------
     def depth(self) -> int:
@@ -189,14 +202,16 @@ class EventQueue:
         return max(time.time(), retry_at or 0.0)
 
     # --- draining -----------------------------------------------------------------------
-    def next_batch(self, size: int) -> Batch | None:
-        """The oldest queued event's stream and action, with up to `size` distinct ids."""
+    def next_batch(self, size: int, limit: Callable[[str, str], int]) -> Batch | None:
+        """The oldest queued event's stream and action, with up to `size` distinct ids
+        (fewer if `limit(stream, action)` says so)."""
         head = self.sql.exec(
             "SELECT stream, action FROM hook_events WHERE done_at IS NULL ORDER BY seq LIMIT 1"
         )
         if not head:
             return None
         stream, action = head[0]["stream"], head[0]["action"]
+        size = max(1, min(size, limit(stream, action)))
         rows = self.sql.exec(
             "SELECT seq, object_id FROM hook_events WHERE done_at IS NULL AND stream = ? "
             "AND action = ? ORDER BY seq LIMIT ?",
@@ -230,63 +245,104 @@ class EventQueue:
         started = time.monotonic()
         done = 0
         for _ in range(policy.batches_per_alarm):
-            batch = self.next_batch(policy.batch_size)
+            batch = self.next_batch(policy.batch_size, apply.batch_limit)
             if batch is None:
                 break
+            refused: dict[int, str] = {}
             try:
-                missing = await apply(batch.stream, batch.action, batch.ids)
-            except Exception as exc:  # any failure: keep the events, back off, try again
+                missing = await self._apply(apply, batch, batch.ids, refused)
+            except Exception as exc:  # an outage: keep the events, back off, try again
                 self._failed(batch, exc, policy)
                 return done
-            done += self._completed(batch, missing)
-            if time.monotonic() - started > policy.alarm_budget_s:
+            done += self._completed(batch, missing, refused, policy)
+            if refused or time.monotonic() - started > policy.alarm_budget_s:
                 break
         self._prune(policy)
         return done
 
+    async def _apply(
+        self, apply: Applier, batch: Batch, ids: list[int], refused: dict[int, str]
+    ) -> set[int]:
+        """`apply` the ids; a refused request is halved until the refused ids are found
+        (collected in `refused`). The ids Keap no longer has."""
+        try:
+            return await apply(batch.stream, batch.action, ids)
+        except BatchRefused as exc:
+            if len(ids) == 1:
+                refused[ids[0]] = exc.reason[:200]
+                return set()
+        half = len(ids) // 2
+        missing = await self._apply(apply, batch, ids[:half], refused)
+        return missing | await self._apply(apply, batch, ids[half:], refused)
+
     def _seq_list(self, seqs: list[int]) -> str:
         return json.dumps(seqs)
 
-    def _completed(self, batch: Batch, missing: set[int]) -> int:
+    def _completed(
+        self, batch: Batch, missing: set[int], refused: dict[int, str], policy: QueuePolicy
+    ) -> int:
+        """Mark the batch's events done, except refused ones not yet refused often enough.
+        The number of events done."""
         now = time.time()
         outcome = "deleted" if batch.action == "delete" else "applied"
+        seqs = self._seq_list(batch.seqs)
 
-        def write() -> None:
-            self.sql.exec(
-                "UPDATE hook_events SET done_at = ?, outcome = CASE WHEN object_id IN "
-                "(SELECT value FROM json_each(?)) THEN 'dropped' ELSE ? END "
-                "WHERE seq IN (SELECT value FROM json_each(?))",
+        def write() -> int:
+            if refused:
+                self.sql.exec(
+                    "UPDATE hook_events SET refusals = refusals + 1 WHERE seq IN "
+                    "(SELECT value FROM json_each(?)) AND object_id IN "
+                    "(SELECT value FROM json_each(?))",
+                    seqs,
+                    json.dumps(list(refused)),
+                )
+            # A refused event stays queued until it was refused `refused_attempts` times.
+            done = self.sql.exec(
+                "UPDATE hook_events SET done_at = ?, outcome = CASE "
+                "WHEN object_id IN (SELECT value FROM json_each(?)) THEN 'dropped' "
+                "WHEN object_id IN (SELECT value FROM json_each(?)) THEN 'refused' ELSE ? END "
+                "WHERE seq IN (SELECT value FROM json_each(?)) AND NOT (object_id IN "
+                "(SELECT value FROM json_each(?)) AND refusals < ?) RETURNING outcome",
                 now,
                 json.dumps(sorted(missing)),
+                json.dumps(list(refused)),
                 outcome,
-                self._seq_list(batch.seqs),
+                seqs,
+                json.dumps(list(refused)),
+                policy.refused_attempts,
             )
-            dropped = self.sql.exec(
-                "INSERT INTO hook_dropped (event_key, stream, object_id, reason, dropped_at) "
-                "SELECT event_key, stream, object_id, 'not_in_keap', ? FROM hook_events "
-                "WHERE seq IN (SELECT value FROM json_each(?)) AND outcome = 'dropped' "
-                "RETURNING id",
-                now,
-                self._seq_list(batch.seqs),
-            )
-            self._count("dropped", len(dropped))
-            self._count(outcome, len(batch.seqs) - len(dropped))
             self.sql.exec(
-                "UPDATE hook_queue_state SET failures = 0, retry_at = NULL, last_drain_at = ? "
-                "WHERE id = 1",
+                "INSERT INTO hook_dropped (event_key, stream, object_id, reason, dropped_at) "
+                "SELECT event_key, stream, object_id, CASE outcome WHEN 'dropped' THEN "
+                "'not_in_keap' ELSE 'refused: ' || (SELECT value FROM json_each(?) "
+                "WHERE key = CAST(object_id AS TEXT)) END, ? FROM hook_events "
+                "WHERE seq IN (SELECT value FROM json_each(?)) AND outcome IN "
+                "('dropped', 'refused')",
+                json.dumps({str(k): v for k, v in refused.items()}),
                 now,
+                seqs,
             )
+            counts = {"dropped": 0, outcome: 0}
+            for row in done:
+                counts["dropped" if row["outcome"] in ("dropped", "refused") else outcome] += 1
+            self._count(**counts)
+            if len(done) == len(batch.seqs):
+                self.sql.exec(
+                    "UPDATE hook_queue_state SET failures = 0, retry_at = NULL, "
+                    "last_drain_at = ? WHERE id = 1",
+                    now,
+                )
+            return len(done)
 
-        self.sql.transaction(write)
+        done = self.sql.transaction(write)
         if missing:
             log.info("dropped %d %s ids Keap no longer has", len(missing), batch.stream)
-        return len(batch.seqs)
+        if refused:
+            reason = next(iter(refused.values()))[:120]
+            self._back_off(f"{batch.stream} {batch.action}: refused by Keap ({reason})", policy)
+        return done
 
     def _failed(self, batch: Batch, exc: Exception, policy: QueuePolicy) -> None:
-        state = self._state()
-        failures = int(state["failures"]) + 1
-        delay = policy.backoff(failures)
-        now = time.time()
         # The type and the safe part only: driver messages can carry connection strings.
         error = f"{batch.stream} {batch.action}: {type(exc).__name__}"
         code = getattr(exc, "code", None)
@@ -297,6 +353,13 @@ class EventQueue:
             "WHERE seq IN (SELECT value FROM json_each(?))",
             self._seq_list(batch.seqs),
         )
+        self._back_off(error, policy)
+
+    def _back_off(self, error: str, policy: QueuePolicy) -> None:
+        state = self._state()
+        failures = int(state["failures"]) + 1
+        delay = policy.backoff(failures)
+        now = time.time()
         self.sql.exec(
             "UPDATE hook_queue_state SET failures = ?, retry_at = ?, last_error = ?, "
             "last_error_at = ? WHERE id = 1",

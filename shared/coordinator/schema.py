@@ -98,6 +98,8 @@ MIGRATIONS: list[list[str]] = [
             policy TEXT                       -- JSON QueuePolicy; NULL means the defaults
         )""",
     ],
+    # 5: hook events Keap refused (4xx), counted apart from outages
+    ["ALTER TABLE hook_events ADD COLUMN refusals INTEGER NOT NULL DEFAULT 0"],
 ]
 
 

@@ -25,8 +25,11 @@ class WorkerEnv:
     durable_objects: DurableObjectNamespace | None = None
 
 
-def worker_env(request: Request) -> WorkerEnv:
+async def worker_env(request: Request) -> WorkerEnv:
     """FastAPI dependency: the env the platform put in the ASGI scope.
+
+    Async on purpose: FastAPI runs plain-function dependencies on a thread pool, and
+    Pyodide has no threads.
 
     Cloudflare's ASGI server puts `env` in the scope; the entry modules hand it a
     `WorkerEnv` already, and so does the local runtime.

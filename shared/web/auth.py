@@ -37,7 +37,7 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def require_admin(request: Request, env: Env) -> None:
+async def require_admin(request: Request, env: Env) -> None:
     """FastAPI dependency that refuses anything but the admin token."""
     expected = env.settings.ADMIN_TOKEN
     if expected is None or not expected.get_secret_value():

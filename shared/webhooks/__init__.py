@@ -1,0 +1,1 @@
+"""Keap REST hooks: authenticating hook URLs, delivery models, event routing, the receiver."""

@@ -1,0 +1,23 @@
+"""Keap credentials for code running inside the coordinator: straight from its TokenKeeper.
+
+Elsewhere the Keap client asks the coordinator over RPC; inside it, that call would wait
+on the very object that makes it, so this adapter calls the TokenKeeper directly.
+"""
+
+from __future__ import annotations
+
+from shared.coordinator.client import KeapAccess
+from shared.coordinator.tokens import TokenKeeper
+
+
+class KeeperCredentials:
+    """`shared.keap.client.Credentials` backed by the coordinator's own TokenKeeper."""
+
+    def __init__(self, tokens: TokenKeeper) -> None:
+        self._tokens = tokens
+
+    async def get_access(self) -> KeapAccess:
+        return KeapAccess.model_validate(await self._tokens.get_access())
+
+    async def report_unauthorized(self, token: str) -> KeapAccess:
+        return KeapAccess.model_validate(await self._tokens.report_unauthorized(token))

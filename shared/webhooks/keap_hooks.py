@@ -1,0 +1,25 @@
+"""The Keap client as `shared.coordinator.hooks.HookApi`: v1 hook calls with JSON bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.config import Settings
+from shared.keap.client import Credentials, KeapClient
+
+
+class KeapHookApi:
+    """Hook management calls through the one Keap client (its auth, pacing and retries)."""
+
+    def __init__(self, settings: Settings, credentials: Credentials) -> None:
+        self._client = KeapClient(settings, credentials)
+
+    async def __aenter__(self) -> KeapHookApi:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client.aclose()
+
+    async def request_json(self, method: str, path: str, body: Any = None) -> Any:
+        response = await self._client.request(method, path, json=body)
+        return response.json() if response.text.strip() else None

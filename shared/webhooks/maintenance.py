@@ -1,0 +1,28 @@
+"""Scheduled care of hook subscriptions: revive those Keap turned Inactive."""
+
+from __future__ import annotations
+
+import logging
+
+from shared.coordinator.client import CoordinatorClient
+from shared.platform.env import WorkerEnv
+
+log = logging.getLogger("keap_sync.webhooks")
+
+REVERIFY_CRON = "*/30 * * * *"
+
+
+async def reverify_hooks(env: WorkerEnv) -> list[dict[str, object]]:
+    """Ask the coordinator to re-verify Inactive subscriptions. Never raises: a failure here
+    must not stop the scheduled sync, and the next run tries again."""
+    if env.coordinator is None:
+        return []
+    client = CoordinatorClient(env.coordinator, env.settings.DEFAULT_ACCOUNT)
+    try:
+        revived = await client.hooks_reverify()
+    except Exception as exc:
+        log.warning("hook re-verification failed: %s", getattr(exc, "code", type(exc).__name__))
+        return []
+    for hook in revived:
+        log.info("hook %s re-verified: %s", hook.get("eventKey"), hook.get("status"))
+    return revived

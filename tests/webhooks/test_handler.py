@@ -1,0 +1,182 @@
+"""The webhook handler as Keap (and an attacker) meets it: real HTTP, real coordinator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from local.asgi import with_env
+from local.bindings import LocalCoordinatorService, LocalDurableObjectNamespace
+from local.runtime import LocalRuntime
+from local.serve import serve
+from shared.platform.env import WorkerEnv
+from shared.webhooks.auth import body_signature
+from tests.webhooks.conftest import coordinator, delivery, queue_depth, url_for
+from webhook_handler.app import app as webhook_app
+
+
+def endpoint(rt: LocalRuntime) -> str:
+    return f"{rt.urls['webhook-handler']}/webhook"
+
+
+async def test_handshake_echoes_the_secret_on_the_authenticated_url(
+    handler_runtime: LocalRuntime,
+) -> None:
+    async with httpx.AsyncClient() as client:
+        ok = await client.post(url_for(handler_runtime), headers={"X-Hook-Secret": "s3cr3t-value"})
+        forged = await client.post(
+            f"{endpoint(handler_runtime)}?account=default&token={'0' * 64}",
+            headers={"X-Hook-Secret": "s3cr3t-value"},
+        )
+        bare = await client.post(endpoint(handler_runtime), headers={"X-Hook-Secret": "x"})
+    assert ok.status_code == 200
+    assert ok.headers["X-Hook-Secret"] == "s3cr3t-value"
+    assert forged.status_code == 401 and "X-Hook-Secret" not in forged.headers
+    assert bare.status_code == 401
+
+
+async def test_a_delivery_is_queued_once_however_often_keap_repeats_it(
+    handler_runtime: LocalRuntime,
+) -> None:
+    body = delivery("contact.edit", [11, 12, 13, 12])  # 12 twice in one delivery
+    async with httpx.AsyncClient() as client:
+        first = await client.post(url_for(handler_runtime), json=body)
+        again = await client.post(url_for(handler_runtime), json=body)
+    assert first.status_code == 200, first.text
+    assert first.json() == {"accepted": 3, "duplicates": 0, "ignored": 0}
+    assert again.json() == {"accepted": 0, "duplicates": 3, "ignored": 0}
+    assert await queue_depth(handler_runtime) == 3
+
+
+async def test_the_same_object_changed_again_is_a_new_event(
+    handler_runtime: LocalRuntime,
+) -> None:
+    async with httpx.AsyncClient() as client:
+        await client.post(url_for(handler_runtime), json=delivery("contact.edit", [5], at=1))
+        later = await client.post(
+            url_for(handler_runtime), json=delivery("contact.edit", [5], at=2)
+        )
+        deleted = await client.post(
+            url_for(handler_runtime), json=delivery("contact.delete", [5], at=2)
+        )
+    assert later.json()["accepted"] == 1
+    assert deleted.json()["accepted"] == 1
+    status = await coordinator(handler_runtime).queue_status()
+    assert status["depth"] == 3
+    assert {(q["stream"], q["action"], q["n"]) for q in status["queued"]} == {
+        ("contacts", "upsert", 2),
+        ("contacts", "delete", 1),
+    }
+
+
+async def test_a_relay_may_sign_the_body_instead(handler_runtime: LocalRuntime) -> None:
+    secret = handler_runtime.settings.KEAP_WEBHOOK_SECRET
+    assert secret is not None
+    raw = json.dumps(delivery("order.add", [7])).encode()
+    headers = {"Content-Type": "application/json"}
+    async with httpx.AsyncClient() as client:
+        signed = await client.post(
+            endpoint(handler_runtime),
+            content=raw,
+            headers={**headers, "X-Hook-Signature": body_signature(secret, raw)},
+        )
+        tampered = await client.post(
+            endpoint(handler_runtime),
+            content=raw.replace(b"7", b"8"),
+            headers={**headers, "X-Hook-Signature": body_signature(secret, raw)},
+        )
+    assert signed.status_code == 200 and signed.json()["accepted"] == 1
+    assert tampered.status_code == 401
+
+
+async def test_a_token_for_one_account_does_not_open_another(
+    handler_runtime: LocalRuntime,
+) -> None:
+    other = url_for(handler_runtime, "other").replace("account=other", "account=default")
+    async with httpx.AsyncClient() as client:
+        response = await client.post(other, json=delivery("contact.add", [1]))
+        theirs = await client.post(
+            url_for(handler_runtime, "other"), json=delivery("contact.add", [1])
+        )
+    assert response.status_code == 401
+    assert theirs.status_code == 200
+    assert await queue_depth(handler_runtime, "default") == 0
+    assert await queue_depth(handler_runtime, "other") == 1
+
+
+async def test_bad_requests_get_clear_errors(handler_runtime: LocalRuntime) -> None:
+    url = url_for(handler_runtime)
+    async with httpx.AsyncClient() as client:
+        get = await client.get(url)
+        not_json = await client.post(
+            url, content=b"{nope", headers={"Content-Type": "application/json"}
+        )
+        form = await client.post(url, data={"event_key": "contact.add"})
+        missing = await client.post(
+            url, json={"event_key": "contact.add", "object_type": "contact"}
+        )
+        bad_id = await client.post(
+            url,
+            json={
+                "event_key": "contact.add",
+                "object_type": "contact",
+                "object_keys": [{"id": "abc", "timestamp": "2026-01-01T00:00:00Z"}],
+            },
+        )
+        too_many = await client.post(url, json=delivery("contact.add", list(range(1, 1002))))
+        huge = await client.post(
+            url,
+            content=b"[" + b" " * (2 * 1024 * 1024) + b"]",
+            headers={"Content-Type": "application/json"},
+        )
+    assert get.status_code == 405
+    assert not_json.status_code == 415
+    assert form.status_code == 415
+    assert missing.status_code == 400 and "object_keys" in missing.json()["error"]["message"]
+    assert bad_id.status_code == 400 and "object_keys.0.id" in bad_id.json()["error"]["message"]
+    assert too_many.status_code == 400
+    assert huge.status_code == 413
+    assert await queue_depth(handler_runtime) == 0
+
+
+async def test_events_of_objects_not_synced_are_acknowledged_not_queued(
+    handler_runtime: LocalRuntime,
+) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            url_for(handler_runtime), json=delivery("appointment.add", [1, 2])
+        )
+    assert response.json() == {"accepted": 0, "duplicates": 0, "ignored": 2}
+    assert await queue_depth(handler_runtime) == 0
+
+
+async def test_503_when_the_coordinator_cannot_store_the_events(
+    handler_runtime: LocalRuntime, tmp_path: Path
+) -> None:
+    """A coordinator whose storage cannot be opened: Keap is told to try again."""
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    settings = handler_runtime.settings
+    broken = LocalDurableObjectNamespace(blocked / "objects", lambda: WorkerEnv(settings))
+    env = WorkerEnv(settings, coordinator=LocalCoordinatorService(broken))
+    async with serve(with_env(webhook_app, env)) as server, httpx.AsyncClient() as client:
+        url = url_for(handler_runtime).replace(handler_runtime.urls["webhook-handler"], server.url)
+        response = await client.post(url, json=delivery("contact.add", [1]))
+        handshake = await client.post(url, headers={"X-Hook-Secret": "abc"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert handshake.status_code == 200  # the handshake never needs the coordinator
+
+
+async def test_without_a_webhook_secret_nothing_is_accepted(
+    handler_runtime: LocalRuntime,
+) -> None:
+    settings = handler_runtime.settings.model_copy(update={"KEAP_WEBHOOK_SECRET": None})
+    assert handler_runtime.envs is not None
+    env = WorkerEnv(settings, coordinator=handler_runtime.envs.webhook_handler.coordinator)
+    async with serve(with_env(webhook_app, env)) as server, httpx.AsyncClient() as client:
+        response = await client.post(f"{server.url}/webhook", json=delivery("contact.add", [1]))
+    assert response.status_code == 503
+    assert "KEAP_WEBHOOK_SECRET" in response.json()["error"]["message"]

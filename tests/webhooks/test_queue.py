@@ -1,0 +1,170 @@
+"""The coordinator's event queue on real SQLite storage: batching, backoff, drops, dedup window.
+
+The applier here is a small stand-in for Keap and Postgres, so each rule of
+the queue can be shown on its own; the other tests run the real chain.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local.bindings import LocalDurableStorage
+from shared.coordinator.queue import BatchRefused, EventQueue
+from shared.coordinator.schema import migrate
+from shared.keap.streams import STREAM_NAMES
+from shared.webhooks.events import DEFAULT_EVENT_KEYS, route
+from shared.webhooks.models import HookDelivery
+from shared.webhooks.receiver import queue_events
+from tests.webhooks.conftest import delivery
+
+
+class Keap:
+    """Applies batches; `down` makes every batch fail, `gone` ids are not in Keap, a
+    batch holding a `refuse` id is refused."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.gone: set[int] = set()
+        self.refuse: set[int] = set()
+        self.batches: list[tuple[str, str, list[int]]] = []
+
+    def batch_limit(self, stream: str, action: str) -> int:
+        return 100
+
+    async def __call__(self, stream: str, action: str, ids: list[int]) -> set[int]:
+        if self.down:
+            raise ConnectionError("down")
+        if self.refuse & set(ids):
+            raise BatchRefused("HTTP 400: invalid id")
+        self.batches.append((stream, action, ids))
+        return {i for i in ids if i in self.gone}
+
+
+@pytest.fixture
+def queue(tmp_path: Path) -> Iterator[EventQueue]:
+    storage = LocalDurableStorage(tmp_path / "object.sqlite3", lambda _at: None)
+    migrate(storage.sql)
+    try:
+        yield EventQueue(storage.sql)
+    finally:
+        storage.close()
+
+
+def put(queue: EventQueue, event_key: str, ids: list[int], at: int = 0) -> dict[str, object]:
+    events, _ = queue_events(HookDelivery.model_validate(delivery(event_key, ids, at)))
+    return queue.enqueue(events)
+
+
+async def test_batches_group_one_stream_and_action_oldest_first(queue: EventQueue) -> None:
+    put(queue, "contact.edit", [1, 2, 3])
+    put(queue, "contact.delete", [9])
+    put(queue, "contact.edit", [2, 4], at=1)  # 2 again, later: one fetch covers both
+    put(queue, "note.add", [5])
+    keap = Keap()
+    while queue.depth():  # one batch per drain: the alarm comes back for the rest
+        await queue.drain(keap)
+    assert keap.batches == [
+        ("contacts", "upsert", [1, 2, 3, 4]),
+        ("contacts", "delete", [9]),
+        ("notes", "upsert", [5]),
+    ]
+    status = queue.status()
+    assert status["depth"] == 0
+    assert status["totals"] == {
+        "received": 7,
+        "duplicates": 0,
+        "applied": 6,
+        "deleted": 1,
+        "dropped": 0,
+    }
+
+
+async def test_work_per_drain_is_bounded(queue: EventQueue) -> None:
+    queue.configure(batches_per_alarm=2)
+    put(queue, "contact.edit", list(range(1, 451)))
+    keap = Keap()
+    await queue.drain(keap)
+    assert [len(b[2]) for b in keap.batches] == [100, 100]
+    assert queue.depth() == 250
+    assert queue.next_due() is not None and queue.next_due() <= time.time()  # re-armed now
+
+
+async def test_failures_back_off_exponentially_and_keep_every_event(queue: EventQueue) -> None:
+    queue.configure(retry_base_s=10, retry_max_s=35)
+    put(queue, "contact.edit", [1, 2])
+    keap = Keap()
+    keap.down = True
+    waits = []
+    for _ in range(4):
+        await queue.drain(keap)
+        state = queue.status()
+        retry_in = (queue.next_due() or 0) - time.time()
+        waits.append(round(retry_in))
+        queue.sql.exec("UPDATE hook_queue_state SET retry_at = 0")  # time passes
+    assert waits == [10, 20, 35, 35]
+    assert state["depth"] == 2 and "ConnectionError" in state["last_error"]
+    keap.down = False
+    await queue.drain(keap)
+    status = queue.status()
+    assert status["depth"] == 0 and status["failures"] == 0 and status["totals"]["applied"] == 2
+
+
+async def test_while_backing_off_nothing_is_tried(queue: EventQueue) -> None:
+    queue.configure(retry_base_s=60)
+    put(queue, "contact.edit", [1])
+    keap = Keap()
+    keap.down = True
+    await queue.drain(keap)
+    keap.down = False
+    put(queue, "contact.edit", [2])
+    assert (queue.next_due() or 0) > time.time() + 50
+    await queue.drain(keap)
+    assert keap.batches == [] and queue.depth() == 2
+
+
+async def test_ids_keap_no_longer_has_are_dropped_with_a_reason(queue: EventQueue) -> None:
+    put(queue, "contact.edit", [1, 2, 3])
+    keap = Keap()
+    keap.gone = {2}
+    await queue.drain(keap)
+    status = queue.status()
+    assert status["depth"] == 0
+    assert status["totals"]["dropped"] == 1 and status["totals"]["applied"] == 2
+    assert status["recently_dropped"][0]["object_id"] == 2
+    assert status["recently_dropped"][0]["reason"] == "not_in_keap"
+
+
+async def test_repeats_are_recognised_after_applying_until_the_window_passes(
+    queue: EventQueue,
+) -> None:
+    put(queue, "contact.edit", [1])
+    await queue.drain(Keap())
+    assert put(queue, "contact.edit", [1])["duplicates"] == 1
+    queue.configure(dedup_retention_s=0)
+    await queue.drain(Keap())  # prunes what was applied
+    assert put(queue, "contact.edit", [1])["accepted"] == 1
+
+
+async def test_an_id_keap_refuses_is_isolated_then_dropped(queue: EventQueue) -> None:
+    queue.configure(refused_attempts=3, retry_base_s=10)
+    put(queue, "contact.edit", list(range(1, 9)))
+    keap = Keap()
+    keap.refuse = {6}
+    await queue.drain(keap)
+    assert queue.depth() == 1  # the other seven went through on the first drain
+    for _ in range(2):
+        queue.sql.exec("UPDATE hook_queue_state SET retry_at = 0")  # time passes
+        await queue.drain(keap)
+    status = queue.status()
+    assert status["depth"] == 0
+    assert status["totals"]["applied"] == 7 and status["totals"]["dropped"] == 1
+    assert status["recently_dropped"][0]["object_id"] == 6
+    assert status["recently_dropped"][0]["reason"].startswith("refused: ")
+
+
+def test_every_routed_event_goes_to_a_stream_the_sync_engine_knows() -> None:
+    assert {r.stream for k in DEFAULT_EVENT_KEYS if (r := route(k))} <= set(STREAM_NAMES)
