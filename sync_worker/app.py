@@ -13,22 +13,27 @@ e.g. `reauthorization_required`), 409 when another run holds the lease.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
-from fastapi import Depends, HTTPException, Query
-from fastapi.responses import JSONResponse
+from fastapi import Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
+from shared.coordinator.client import CoordinatorClient
+from shared.coordinator.rpc import CoordinatorError
 from shared.keap.streams import STREAM_NAMES
 from shared.platform.env import Env, WorkerEnv
 from shared.sync import service
 from shared.sync.run import LeaseBusy, RunResult
 from shared.sync.status import get_status
 from shared.web.app import create_worker_app
-from shared.web.auth import require_admin
+from shared.web.auth import require_admin, wants_html
 from shared.web.errors import error_body
+from sync_worker.status_page import render_status_page
 
 app = create_worker_app("sync-worker")
+T = TypeVar("T")
 
 
 class StreamSummary(BaseModel):
@@ -58,6 +63,7 @@ class RunSummary(BaseModel):
 class StatusResponse(BaseModel):
     cached: bool
     status: dict[str, Any]
+    queue: dict[str, Any] | None = None  # the webhook event queue, read live
 
 
 def _summary(result: RunResult) -> RunSummary:
@@ -105,9 +111,24 @@ async def sync_reconcile(env: Env, objects: str | None = Query(None)) -> JSONRes
 
 
 @app.get("/sync/status", dependencies=[Depends(require_admin)], response_model=StatusResponse)
-async def sync_status(env: Env, refresh: bool = False) -> StatusResponse:
+async def sync_status(request: Request, env: Env, refresh: bool = False) -> Response:
+    """JSON for scripts; the status page for a browser (which asks for text/html)."""
     status, cached = await get_status(env, refresh=refresh)
-    return StatusResponse(cached=cached, status=status)
+    assert env.coordinator is not None
+    coordinator = CoordinatorClient(env.coordinator, env.settings.DEFAULT_ACCOUNT)
+    queue = await _unless_unavailable(coordinator.queue_status())  # live, never cached
+    if wants_html(request):
+        hooks = await _unless_unavailable(coordinator.hooks_list())
+        return HTMLResponse(render_status_page(status, queue, hooks))
+    return JSONResponse(StatusResponse(cached=cached, status=status, queue=queue).model_dump())
+
+
+async def _unless_unavailable(call: Awaitable[T]) -> T | None:
+    """A part of the status the coordinator (or Keap behind it) cannot give right now."""
+    try:
+        return await call
+    except CoordinatorError:
+        return None
 
 
 @app.post("/sync/{object_name}", dependencies=[Depends(require_admin)], response_model=RunSummary)
