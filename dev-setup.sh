@@ -130,6 +130,8 @@ start_all() {
   done
   printf '    %-17s http://127.0.0.1:%s\n' "keap-sandbox" 8790
   printf '    admin token       in %s (ADMIN_TOKEN)\n' "${STATE#"$ROOT"/}/local-secrets.json"
+  say "first sync from the Keap sandbox into Postgres"
+  LOCAL_STATE_DIR="$STATE" "$PY" -m local status --wait 120 || say "could not read /sync/status (see $LOGFILE)"
   printf '    stop with         ./dev-setup.sh stop-all\n'
 }
 

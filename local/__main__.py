@@ -18,6 +18,8 @@ from local.config import LocalConfig
 from local.first_run import ensure_connected
 from local.postgres import EmbeddedPostgres
 from local.runtime import LocalRuntime
+from local.show_status import show
+from sync_worker.jobs import INCREMENTAL_CRON
 
 
 async def _run(config: LocalConfig) -> None:
@@ -34,24 +36,34 @@ async def _run(config: LocalConfig) -> None:
     if config.sandbox:
         state = await ensure_connected(runtime)
         print(f"keap account     default: {state} to the Keap sandbox (OAuth)", flush=True)
+        # The first sync runs at once, as the cron would, rather than 30 minutes from now.
+        first_sync = asyncio.create_task(runtime.run_scheduled(INCREMENTAL_CRON))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print("stopping", flush=True)
+    if config.sandbox and not first_sync.done():
+        first_sync.cancel()  # a killed run is continued by the next one
     await runtime.stop()
     (config.state_dir / "runtime.json").unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.splitlines()[0])
-    parser.add_argument("command", nargs="?", default="run", choices=["run", "stop-postgres"])
+    parser.add_argument(
+        "command", nargs="?", default="run", choices=["run", "status", "stop-postgres"]
+    )
+    parser.add_argument("--wait", type=float, default=0, help="status: wait for the first sync")
     parser.add_argument("--no-sandbox", action="store_true", help="do not start the Keap sandbox")
     parser.add_argument("--no-cron", action="store_true", help="do not run the cron triggers")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request is noise here
     config = LocalConfig.from_environ(sandbox=not args.no_sandbox, cron=not args.no_cron)
+    if args.command == "status":
+        return show(config, args.wait)
     if args.command == "stop-postgres":
         EmbeddedPostgres(config.state_dir / "postgres", config.postgres_port).stop()
         return 0
