@@ -12,11 +12,9 @@ import asyncio
 from pathlib import Path
 
 import httpx
-import pytest
 
 from local.postgres import EmbeddedPostgres
 from local.runtime import LocalRuntime
-from shared.keap.client import KeapClient
 from tests.conftest import admin_headers
 from tests.deploy.conftest import (
     Standin,
@@ -58,10 +56,6 @@ def runtime_settings(rt: LocalRuntime, dsn: str) -> dict[str, str]:
     }
 
 
-@pytest.mark.skipif(
-    not hasattr(KeapClient, "request"),
-    reason="registering hooks needs KeapClient.request (POST/PUT/DELETE to Keap)",
-)
 async def test_deploy_registers_hooks_and_validate_passes_against_the_real_apps(
     runtime: LocalRuntime, postgres: EmbeddedPostgres, standin: Standin, tmp_path: Path
 ) -> None:
