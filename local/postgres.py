@@ -160,23 +160,20 @@ class EmbeddedPostgres:
         self._create_database(timeout)
         return self.dsn
 
+    def _client(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run a client program (psql, createdb) against this server over TCP."""
+        connection = ["-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER]
+        return self.run_as.run([str(self.bindir / tool), *connection, *args])
+
     def _create_database(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            out = self.run_as.run(
-                [
-                    str(self.bindir / "psql"),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "-U",
-                    SUPERUSER,
-                    "-d",
-                    "postgres",
-                    "-tAc",
-                    f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'",
-                ]
+            out = self._client(
+                "psql",
+                "-d",
+                "postgres",
+                "-tAc",
+                f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'",
             )
             if out.returncode == 0:
                 break
@@ -184,18 +181,7 @@ class EmbeddedPostgres:
                 raise PostgresError(f"postgres is not answering: {out.stderr.strip()}")
             time.sleep(0.2)
         if out.stdout.strip() != "1":
-            created = self.run_as.run(
-                [
-                    str(self.bindir / "createdb"),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "-U",
-                    SUPERUSER,
-                    DATABASE,
-                ]
-            )
+            created = self._client("createdb", DATABASE)
             if created.returncode != 0:
                 raise PostgresError(f"createdb failed: {created.stderr.strip()}")
 
