@@ -2,9 +2,9 @@
 
 - KV: strings on SQLite with TTLs.
 - Durable Objects: one SQLite file per object under the state folder; calls into one
-  object (and its alarm) are serialized, as the runtime's single thread and input
-  gates make them on Cloudflare; an alarm fires at its time and is retried with
-  backoff when it raises.
+  object are serialized (one at a time, each to its end); the alarm fires at its time,
+  one at a time, interleaving with calls while it waits on the network as on
+  Cloudflare, and is retried with backoff when it raises.
 - Hyperdrive: a Postgres connection string.
 - Service binding to the coordinator: an in-process call.
 """
@@ -184,19 +184,22 @@ class LocalDurableObject:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
                 continue
-            async with self.lock:
-                if self.storage.alarm_time() != at_ms:
-                    continue  # rescheduled meanwhile
-                await self.storage.delete_alarm()
-                try:
-                    await self.logic.alarm()
-                    failures = 0
-                except Exception as exc:
-                    # Cloudflare retries a failed alarm with exponential backoff.
-                    failures += 1
-                    log.warning("alarm of %s failed (%s), try %d", self.name, type(exc), failures)
-                    if failures < ALARM_RETRIES and self.storage.alarm_time() is None:
-                        await self.storage.set_alarm((time.time() + 2**failures) * 1000)
+            # One alarm at a time, but not under the call lock: on Cloudflare calls are
+            # delivered while an alarm waits on the network (Keap, Postgres), so the
+            # logic must not rely on an alarm excluding them, and hook deliveries must not
+            # wait behind a drain.
+            if self.storage.alarm_time() != at_ms:
+                continue  # rescheduled meanwhile
+            await self.storage.delete_alarm()
+            try:
+                await self.logic.alarm()
+                failures = 0
+            except Exception as exc:
+                # Cloudflare retries a failed alarm with exponential backoff.
+                failures += 1
+                log.warning("alarm of %s failed (%s), try %d", self.name, type(exc), failures)
+                if failures < ALARM_RETRIES and self.storage.alarm_time() is None:
+                    await self.storage.set_alarm((time.time() + 2**failures) * 1000)
 
     async def close(self) -> None:
         self._alarm_task.cancel()
