@@ -22,6 +22,8 @@ async def test_every_worker_reports_healthy_with_real_checks(runtime: LocalRunti
     assert set(bodies["webhook-handler"]["services"]) == {"coordinator"}
     for body in bodies.values():
         assert all(s["status"] == "ok" for s in body["services"].values())
+    queue = bodies["sync-coordinator"]["services"]["durable_object"]["queue"]
+    assert queue["depth"] == 0 and queue["oldest_age_s"] is None  # webhook events waiting
 
 
 async def test_health_is_degraded_503_when_the_database_is_unreachable(tmp_path, postgres) -> None:

@@ -76,6 +76,10 @@ async def test_status_page_shows_what_a_person_needs_after_a_sync(
             f"{runtime.urls['sync-coordinator']}/hooks/register", headers=admin_headers(runtime)
         )
         assert hooks.status_code == 200, hooks.text
+        as_json = await http.get(
+            f"{runtime.urls['sync-worker']}/sync/status", headers=admin_headers(runtime)
+        )
+        assert as_json.json()["queue"]["depth"] == 0  # the webhook queue, read live
         # A browser without the token is challenged for it, not shown anything.
         anonymous = await http.get(
             f"{runtime.urls['sync-worker']}/sync/status", headers={"Accept": "text/html"}
