@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import httpx
 
 from local.config import LocalConfig
-
-
-def _admin_token(config: LocalConfig) -> str:
-    secrets = json.loads((config.state_dir / "local-secrets.json").read_text())
-    return str(secrets["ADMIN_TOKEN"])
 
 
 def _finished(status: dict) -> bool:
@@ -27,7 +21,8 @@ def _finished(status: dict) -> bool:
 def show(config: LocalConfig, wait_s: float = 0) -> int:
     """Print rows per object; with `wait_s`, first wait for the first sync to finish."""
     url = f"{config.url(config.sync_worker_port)}/sync/status"
-    headers = {"Authorization": f"Bearer {_admin_token(config)}"}
+    # The same token the runtime uses: ADMIN_TOKEN from the environment, else the local one.
+    headers = {"Authorization": f"Bearer {config.vars['ADMIN_TOKEN']}"}
     deadline = time.monotonic() + wait_s
     while True:
         response = httpx.get(url, params={"refresh": "true"}, headers=headers, timeout=30)
