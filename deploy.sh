@@ -91,6 +91,13 @@ find_python() {
   fi
 }
 
+# Shared with validate-deployment.sh: an absolute .env path and a scratch folder removed on exit.
+prepare_run() {
+  case "$ENV_FILE" in /*) ;; *) ENV_FILE="$PWD/$ENV_FILE" ;; esac
+  WORK="$(mktemp -d)"
+  trap 'rm -rf "$WORK"' EXIT
+}
+
 # JSON, TOML, URLs and HTTP live in tools/deploy_helper.py, so the shell never parses them.
 helper() { DEPLOY_ROOT="$ROOT" "$PY" "$ROOT/tools/deploy_helper.py" "$@"; }
 
@@ -648,9 +655,7 @@ main() {
     esac
     shift
   done
-  case "$ENV_FILE" in /*) ;; *) ENV_FILE="$PWD/$ENV_FILE" ;; esac
-  WORK="$(mktemp -d)"
-  trap 'rm -rf "$WORK"' EXIT
+  prepare_run
   [ "$DRY_RUN" = true ] && printf 'Dry run: commands that change anything are printed, not run.\n'
 
   step_configuration

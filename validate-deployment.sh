@@ -197,9 +197,7 @@ validate() {
     esac
     shift
   done
-  case "$ENV_FILE" in /*) ;; *) ENV_FILE="$PWD/$ENV_FILE" ;; esac
-  WORK="$(mktemp -d)"
-  trap 'rm -rf "$WORK"' EXIT
+  prepare_run
   printf 'Validating the deployment (%s)\n' "$mode"
 
   find_python
