@@ -10,6 +10,7 @@ from shared.config import Settings
 from shared.coordinator.rpc import CoordinatorError
 from shared.coordinator.tokens import TokenKeeper
 from shared.keap import oauth
+from shared.keap.errors import KeapError
 from shared.platform.interfaces import SqlStorage
 
 STATE_TTL_S = 600
@@ -56,10 +57,15 @@ class OAuthFlow:
         if not code:
             raise CoordinatorError("invalid_request", "the callback carried no code", 400)
         try:
-            tokens = await oauth.exchange_code(self.settings, code)
+            async with self.tokens.token_client() as keap:
+                tokens = await oauth.exchange_code(keap, self.settings, code)
         except oauth.OAuthError as exc:
             raise CoordinatorError(
                 "keap_error", f"Keap refused the code exchange ({exc.code})", 502
+            ) from None
+        except KeapError as exc:
+            raise CoordinatorError(
+                "keap_unavailable", f"Keap did not answer the code exchange ({exc.code})", 503
             ) from None
         self.tokens.store(tokens, connected=True)
         return {"tenant": tokens.tenant}

@@ -16,7 +16,10 @@ from typing import Any
 from shared.config import Settings
 from shared.coordinator.rpc import CoordinatorError
 from shared.keap import oauth
-from shared.platform.interfaces import SqlStorage
+from shared.keap.client import KeapClient
+from shared.keap.errors import KeapError
+from shared.keap.pacing import Backoff
+from shared.platform.interfaces import HttpTransport, SqlStorage
 
 log = logging.getLogger("keap_sync.tokens")
 
@@ -31,10 +34,20 @@ NOT_CONNECTED = "not_connected"
 
 
 class TokenKeeper:
-    def __init__(self, sql: SqlStorage, settings: Settings) -> None:
+    def __init__(
+        self, sql: SqlStorage, settings: Settings, transport: HttpTransport | None = None
+    ) -> None:
         self.sql = sql
         self.settings = settings
+        self._transport = transport
         self._lock = asyncio.Lock()
+
+    def token_client(self) -> KeapClient:
+        """A Keap client for the OAuth token endpoint (no credentials of its own)."""
+        transport = self._transport() if self._transport is not None else None
+        # A few quick retries only: the caller (an alarm, a sync run) tries again later.
+        backoff = Backoff(base_s=0.5, cap_s=4.0, max_attempts=3)
+        return KeapClient(self.settings, transport=transport, backoff=backoff)
 
     def _row(self) -> dict[str, Any] | None:
         rows = self.sql.exec("SELECT * FROM oauth_tokens WHERE id = 1")
@@ -138,7 +151,8 @@ class TokenKeeper:
                 "UPDATE oauth_tokens SET refresh_started_at = ? WHERE id = 1", time.time()
             )
             try:
-                tokens = await oauth.refresh(self.settings, row["refresh_token"])
+                async with self.token_client() as keap:
+                    tokens = await oauth.refresh(keap, self.settings, row["refresh_token"])
             except oauth.InvalidGrant as exc:
                 self._require_reauthorization(f"refresh refused by Keap: {exc.code}")
                 raise CoordinatorError(
@@ -146,7 +160,7 @@ class TokenKeeper:
                     "Keap refused the refresh token; open /oauth/initiate to reconnect",
                     409,
                 ) from None
-            except oauth.OAuthError as exc:
+            except (oauth.OAuthError, KeapError) as exc:
                 self.sql.exec("UPDATE oauth_tokens SET refresh_started_at = NULL WHERE id = 1")
                 raise CoordinatorError(
                     "keap_unavailable", f"token refresh failed: {exc.code}", 503

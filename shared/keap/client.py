@@ -67,6 +67,7 @@ class KeapResponse:
     status: int
     text: str
     headers: httpx.Headers
+    reason: str = ""
     _data: Any = field(default=None, repr=False)
 
     def json(self) -> Any:
@@ -74,32 +75,37 @@ class KeapResponse:
             self._data = json.loads(self.text)
         return self._data
 
-
-def _error_message(response: httpx.Response) -> str:
-    """Keap's own words for an error (v2 `message`, v1 `message` or an Apigee fault)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.reason_phrase or f"HTTP {response.status_code}"
-    if isinstance(body, dict):
-        fault = body.get("fault")
-        if isinstance(fault, dict):
-            return str(fault.get("faultstring", ""))[:300]
-        return str(body.get("message", ""))[:300]
-    return f"HTTP {response.status_code}"
+    def message(self) -> str:
+        """Keap's own words for an error (v2 `message`, v1 `message` or an Apigee fault)."""
+        try:
+            body = self.json()
+        except ValueError:
+            return self.reason or f"HTTP {self.status}"
+        if isinstance(body, dict):
+            fault = body.get("fault")
+            if isinstance(fault, dict):
+                return str(fault.get("faultstring", ""))[:300]
+            return str(body.get("message", ""))[:300]
+        return f"HTTP {self.status}"
 
 
 class KeapClient:
-    """`await client.get("/v2/contacts", params)`; use as an async context manager."""
+    """`await client.get("/v2/contacts", params)`; use as an async context manager.
+
+    Without `credentials` it makes unauthenticated calls only (`post_form`, for the OAuth
+    token endpoint). `transport` is how requests leave the process (see `WorkerEnv`):
+    httpx's own when None, the runtime's `fetch` on Workers.
+    """
 
     def __init__(
         self,
         settings: Settings,
-        credentials: Credentials,
+        credentials: Credentials | None = None,
         *,
         pacer: Pacer | None = None,
         backoff: Backoff | None = None,
         http: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         on_request: Callable[[], None] | None = None,
     ) -> None:
@@ -110,6 +116,7 @@ class KeapClient:
         self._http = http or httpx.AsyncClient(
             base_url=settings.KEAP_API_BASE,
             timeout=timeout,
+            transport=transport,
             headers={"Accept": "application/json", "User-Agent": "keap-supabase-sync"},
         )
         self._access: KeapAccess | None = None
@@ -134,13 +141,18 @@ class KeapClient:
             self._pacer = shared_pacer(str(self._http.base_url), kind)
         return self._pacer
 
+    def _require_credentials(self) -> Credentials:
+        if self._credentials is None:
+            raise KeapAuthError("this Keap client has no credentials", 401)
+        return self._credentials
+
     async def access(self) -> KeapAccess:
         """The cached credential, or a fresh one from the coordinator when it nears expiry."""
         access = self._access
         if access is None or (
             access.expires_at is not None and access.expires_at - ACCESS_MARGIN_S < time.time()
         ):
-            access = self._access = await self._credentials.get_access()
+            access = self._access = await self._require_credentials().get_access()
         return access
 
     async def get(self, path: str, params: Params | None = None) -> KeapResponse:
@@ -155,16 +167,58 @@ class KeapClient:
         params: Params | None = None,
         json: Any = None,
     ) -> KeapResponse:
-        """Any Keap call, with the same auth, pacing and retries.
+        """Any authenticated Keap call, with pacing and retries; a KeapError on failure.
 
-        A POST is not idempotent: it is retried only when Keap cannot have acted on it
-        (429, or no connection made), never after a 5xx or a lost answer.
+        A 401 refreshes the credential once (through the coordinator) and tries again.
         """
         method = method.upper()
-        idempotent = method != "POST"
         what = f"{method} {path}"
         access = await self.access()
         refreshed = False
+        while True:
+            response = await self._send(
+                method, path, params=params, json=json, headers=access.headers()
+            )
+            status = response.status
+            if status < 400:
+                return response
+            if status == 401 and not refreshed:
+                refreshed = True
+                credentials = self._require_credentials()
+                access = self._access = await credentials.report_unauthorized(access.token)
+                continue
+            if status == 401:
+                raise KeapAuthError("Keap refused the credential after a refresh", 401)
+            if status == 404:
+                raise KeapNotFound(f"Keap has no {path}", 404)
+            error = KeapUnavailable if status >= 500 else KeapRequestError
+            raise error(f"Keap refused {what} (HTTP {status}): {response.message()}", status)
+
+    async def post_form(
+        self, url: str, form: Mapping[str, str], headers: Mapping[str, str]
+    ) -> KeapResponse:
+        """An unauthenticated form POST (the OAuth token endpoint): the answer whatever its
+        status, after the same pacing and retries (429, or no connection made)."""
+        return await self._send("POST", url, data=dict(form), headers=dict(headers))
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        data: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> KeapResponse:
+        """One call under the retry policy; the last answer Keap gave.
+
+        429s are retried, and 5xx and network failures too unless the call is a POST,
+        which is retried only when Keap cannot have acted on it (429, or no connection
+        made), never after a 5xx or a lost answer. A spent daily quota stops at once.
+        """
+        idempotent = method != "POST"
+        what = f"{method} {url}"
         attempt = 0
         while True:
             try:
@@ -176,7 +230,7 @@ class KeapClient:
                 self._on_request()
             try:
                 response = await self._http.request(
-                    method, path, params=params, json=json, headers=access.headers()
+                    method, url, params=params, json=json, data=data, headers=headers
                 )
             except httpx.TransportError as exc:
                 if not idempotent and not isinstance(exc, httpx.ConnectError):
@@ -191,26 +245,15 @@ class KeapClient:
             response.stream = httpx.ByteStream(b"")
             self.pacer.observe(response.headers)
             status = response.status_code
-            if status < 400:
-                return KeapResponse(status, response.text, response.headers)
-            if status == 401 and not refreshed:
-                refreshed = True
-                access = self._access = await self._credentials.report_unauthorized(access.token)
-                continue
-            if status == 401:
-                raise KeapAuthError("Keap refused the credential after a refresh", 401)
-            if status == 404:
-                raise KeapNotFound(f"Keap has no {path}", 404)
+            answer = KeapResponse(status, response.text, response.headers, response.reason_phrase)
             retryable = status == 429 or (status >= 500 and idempotent)
-            if retryable:
-                if status == 429 and self.pacer.exhausted is not None:
-                    raise KeapQuotaExhausted(str(self.pacer.exhausted), 429)
-                problem = f"HTTP {status}: {_error_message(response)}"
-                retry_after = retry_after_seconds(response.headers)
-                attempt = await self._retry_or_raise(what, attempt, problem, retry_after)
-                continue
-            error = KeapUnavailable if status >= 500 else KeapRequestError
-            raise error(f"Keap refused {what} (HTTP {status}): {_error_message(response)}", status)
+            if not retryable:
+                return answer
+            if status == 429 and self.pacer.exhausted is not None:
+                raise KeapQuotaExhausted(str(self.pacer.exhausted), 429)
+            problem = f"HTTP {status}: {answer.message()}"
+            retry_after = retry_after_seconds(response.headers)
+            attempt = await self._retry_or_raise(what, attempt, problem, retry_after)
 
     async def _retry_or_raise(
         self, what: str, attempt: int, problem: str, retry_after: float | None

@@ -1,4 +1,11 @@
-"""Keap's OAuth 2 endpoints: the authorize URL, code exchange and token refresh."""
+"""Keap's OAuth 2 endpoints: the authorize URL, code exchange and token refresh.
+
+Token requests go through the one Keap client (`KeapClient.post_form`): its transport, pacing
+and retry policy. A token POST is retried only when Keap cannot have acted on it (429, or no
+connection made): a refresh Keap carried out but whose answer was lost must not be repeated
+with the spent refresh token. Failures to reach Keap raise `shared.keap.errors.KeapUnavailable`
+(or `KeapQuotaExhausted`); refusals raise `OAuthError`.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +13,11 @@ import base64
 import time
 from urllib.parse import urlencode
 
-import httpx
 from pydantic import BaseModel, SecretStr
 
 from shared.config import Settings
-
-TIMEOUT_S = 30.0
+from shared.keap.client import KeapClient
+from shared.keap.errors import KeapUnavailable
 
 
 class TokenSet(BaseModel):
@@ -47,10 +53,6 @@ class InvalidGrant(OAuthError):
     """The code or refresh token is used, expired or revoked: a person must re-authorize."""
 
 
-class KeapUnavailable(OAuthError):
-    """No usable answer from Keap (network, 5xx, 429): worth retrying later."""
-
-
 def authorize_url(settings: Settings, state: str) -> str:
     query = {
         "client_id": settings.KEAP_CLIENT_ID or "",
@@ -68,7 +70,9 @@ def _client_credentials(settings: Settings) -> tuple[str, str]:
     return settings.KEAP_CLIENT_ID, settings.KEAP_CLIENT_SECRET.get_secret_value()
 
 
-async def _token_request(settings: Settings, form: dict[str, str], basic: bool) -> TokenSet:
+async def _token_request(
+    keap: KeapClient, settings: Settings, form: dict[str, str], basic: bool
+) -> TokenSet:
     client_id, client_secret = _client_credentials(settings)
     headers = {"Accept": "application/json"}
     if basic:
@@ -76,22 +80,20 @@ async def _token_request(settings: Settings, form: dict[str, str], basic: bool) 
         headers["Authorization"] = f"Basic {pair}"
     else:
         form = {**form, "client_id": client_id, "client_secret": client_secret}
-    try:
-        async with httpx.AsyncClient(timeout=TIMEOUT_S) as http:
-            response = await http.post(settings.KEAP_TOKEN_URL, data=form, headers=headers)
-    except httpx.HTTPError as exc:
-        raise KeapUnavailable("unreachable", type(exc).__name__, 503) from None
-    if response.status_code == 429 or response.status_code >= 500:
-        raise KeapUnavailable("unavailable", f"token endpoint answered {response.status_code}", 503)
+    response = await keap.post_form(settings.KEAP_TOKEN_URL, form, headers)
+    if response.status == 429 or response.status >= 500:
+        raise KeapUnavailable(f"Keap's token endpoint answered {response.status}", 503)
     try:
         body = response.json()
     except ValueError:
         body = {}
-    if response.status_code != 200:
-        code = str(body.get("error") or f"http_{response.status_code}")
+    if not isinstance(body, dict):
+        body = {}
+    if response.status != 200:
+        code = str(body.get("error") or f"http_{response.status}")
         description = str(body.get("error_description") or "")[:200]
         error = InvalidGrant if code == "invalid_grant" else OAuthError
-        raise error(code, description, response.status_code)
+        raise error(code, description, response.status)
     try:
         return TokenSet.model_validate(body)
     except ValueError:
@@ -100,15 +102,15 @@ async def _token_request(settings: Settings, form: dict[str, str], basic: bool) 
         ) from None
 
 
-async def exchange_code(settings: Settings, code: str) -> TokenSet:
+async def exchange_code(keap: KeapClient, settings: Settings, code: str) -> TokenSet:
     form = {
         "grant_type": "authorization_code",
         "code": code,
         "redirect_uri": settings.KEAP_REDIRECT_URI or "",
     }
-    return await _token_request(settings, form, basic=False)
+    return await _token_request(keap, settings, form, basic=False)
 
 
-async def refresh(settings: Settings, refresh_token: str) -> TokenSet:
+async def refresh(keap: KeapClient, settings: Settings, refresh_token: str) -> TokenSet:
     form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-    return await _token_request(settings, form, basic=True)
+    return await _token_request(keap, settings, form, basic=True)

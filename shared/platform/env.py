@@ -5,10 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+import httpx
 from fastapi import Depends, Request
 
 from shared.config import Settings
-from shared.platform.interfaces import KV, CoordinatorTransport, Database, DurableObjectNamespace
+from shared.platform.interfaces import (
+    KV,
+    CoordinatorTransport,
+    Database,
+    DurableObjectNamespace,
+    HttpTransport,
+)
 
 
 @dataclass(frozen=True)
@@ -16,6 +23,8 @@ class WorkerEnv:
     """One worker's bindings, already converted to the `shared.platform` interfaces.
 
     A binding the worker does not have is None; health reports it as not configured.
+    `http_transport` is how outbound HTTP leaves the worker: None for httpx's own transport
+    (CPython), the runtime's `fetch` on Workers.
     """
 
     settings: Settings
@@ -23,6 +32,11 @@ class WorkerEnv:
     database: Database | None = None
     coordinator: CoordinatorTransport | None = None
     durable_objects: DurableObjectNamespace | None = None
+    http_transport: HttpTransport | None = None
+
+    def new_transport(self) -> httpx.AsyncBaseTransport | None:
+        """A transport for one new HTTP client (None: httpx's own)."""
+        return self.http_transport() if self.http_transport is not None else None
 
 
 async def worker_env(request: Request) -> WorkerEnv:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+import httpx
+
 T = TypeVar("T")
 
 Row = dict[str, Any]
@@ -53,6 +55,10 @@ class DurableStorage(Protocol):
     async def delete_alarm(self) -> None: ...
 
 
+class DatabaseUnavailable(Exception):
+    """The platform cannot open a database connection, for a reason safe to show."""
+
+
 @runtime_checkable
 class Database(Protocol):
     """The Postgres database behind the `HYPERDRIVE` binding."""
@@ -61,7 +67,8 @@ class Database(Protocol):
     def dsn(self) -> str: ...
 
     async def connect(self) -> Any:
-        """An asyncpg connection; the caller closes it."""
+        """An asyncpg connection; the caller closes it. `DatabaseUnavailable` when the
+        platform itself cannot make one."""
         ...
 
 
@@ -75,6 +82,11 @@ class CoordinatorTransport(Protocol):
     """
 
     async def call(self, account: str, method: str, payload: str) -> str: ...
+
+
+HttpTransport = Callable[[], httpx.AsyncBaseTransport]
+"""Makes the transport outbound HTTP goes through: the runtime's `fetch` on Workers
+(`shared.platform.fetch`), where Pyodide has no TLS of its own."""
 
 
 class DurableObjectNamespace(Protocol):

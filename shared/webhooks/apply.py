@@ -34,6 +34,7 @@ def drain_keap_client(env: WorkerEnv, credentials: Credentials) -> KeapClient:
         # the coordinator while Keap is down; one quick retry covers a blip.
         backoff=Backoff(base_s=0.2, cap_s=1.0, max_attempts=2),
         timeout=DRAIN_TIMEOUT_S,
+        transport=env.new_transport(),
     )
 
 

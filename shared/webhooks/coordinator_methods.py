@@ -100,7 +100,8 @@ class WebhookMethods:
         assert settings.KEAP_WEBHOOK_SECRET is not None  # hook_url needs it
         token = hook_token(settings.KEAP_WEBHOOK_SECRET, self.name)
         try:
-            async with KeapHookApi(settings, KeeperCredentials(self.tokens)) as keap:
+            credentials = KeeperCredentials(self.tokens)
+            async with KeapHookApi(settings, credentials, self.env.new_transport()) as keap:
                 yield HookSubscriptions(keap, url, lambda u: is_our_hook(u, settings, self.name))
         except KeapError as exc:
             # Keap's own words may quote the hook URL; its token stays here.

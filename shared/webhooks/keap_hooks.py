@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from shared.config import Settings
 from shared.keap.client import Credentials, KeapClient
 
@@ -11,8 +13,13 @@ from shared.keap.client import Credentials, KeapClient
 class KeapHookApi:
     """Hook management calls through the one Keap client (its auth, pacing and retries)."""
 
-    def __init__(self, settings: Settings, credentials: Credentials) -> None:
-        self._client = KeapClient(settings, credentials)
+    def __init__(
+        self,
+        settings: Settings,
+        credentials: Credentials,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._client = KeapClient(settings, credentials, transport=transport)
 
     async def __aenter__(self) -> KeapHookApi:
         return self
