@@ -31,6 +31,7 @@ class Settings(BaseModel):
     KEAP_AUTHORIZE_URL: str = KEAP_AUTHORIZE_URL
     DEFAULT_ACCOUNT: str = "default"
     WEBHOOK_PUBLIC_URL: str | None = None
+    LOG_LEVEL: str | None = None  # e.g. INFO or DEBUG (every Keap request); default WARNING
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, object]) -> Settings:

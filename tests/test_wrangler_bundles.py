@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -33,6 +34,7 @@ from shared.config import Settings
 from shared.coordinator.rpc import CoordinatorError, decode_reply, encode_result
 from shared.platform import cloudflare
 from shared.platform.env import WorkerEnv
+from shared.platform.fetch import FetchTransport
 
 ROOT = Path(__file__).resolve().parent.parent
 WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"
@@ -246,6 +248,31 @@ def test_python_version_follows_the_compatibility_date_and_flags() -> None:
     assert version("2025-01-01") == "3.12"
 
 
+def test_the_bundles_the_real_runtime_suite_runs_are_for_the_deployed_pyodide_line() -> None:
+    """The deployed date, the wheels bundled and the runtime the tests use are one Pyodide line."""
+    from tests.workerd.cluster import PYODIDE_VERSION
+
+    bundler = load_bundler()
+    targets = {bundler.python_target(worker_config(p)) for p in WORKERS}
+    assert len(targets) == 1
+    [target] = targets
+    assert PYODIDE_VERSION.split(".")[0] == target.pyodide == "314"
+    assert f"Pyodide {target.pyodide}" in (ROOT / "README.md").read_text()
+
+
+def test_a_bundle_never_ships_wheels_for_another_pyodide(bundles: Path) -> None:
+    bundler = load_bundler()
+    vendored = bundles / "sync_worker" / "python_modules"
+    assert bundler.foreign_wheels(vendored, bundler.TARGETS["3.14"]) == []
+    # The same packages under a date that selects Python 3.13 (Pyodide 0.28): pydantic_core's
+    # compiled wheel cannot load there, and the bundle stops with a message that says so.
+    foreign = bundler.foreign_wheels(vendored, bundler.TARGETS["3.13"])
+    assert [f for f in foreign if f.startswith("pydantic_core-")], foreign
+    assert not [f for f in foreign if f.startswith(("httpx-", "fastapi-"))], foreign  # pure
+    with pytest.raises(bundler.BundleError, match=re.escape("Pyodide 0.28, Python 3.13")):
+        bundler.check_wheels(vendored, bundler.TARGETS["3.13"])
+
+
 # --- on CPython, without the Workers runtime ---------------------------------------------------
 
 
@@ -430,9 +457,10 @@ def test_worker_env_from_js() -> None:
     assert isinstance(env.kv, cloudflare.CloudflareKV)
     assert isinstance(env.database, cloudflare.CloudflareDatabase)
     assert env.durable_objects is None
+    assert env.http_transport is FetchTransport  # outbound HTTPS through the runtime's fetch
 
     bare = cloudflare.worker_env_from_js(js_env())
-    assert bare == WorkerEnv(settings=Settings())
+    assert bare == WorkerEnv(settings=Settings(), http_transport=FetchTransport)
 
 
 def test_worker_env_unwraps_the_sdk_wrappers() -> None:

@@ -34,7 +34,7 @@ class CoordinatorObject(WebhookMethods):
         self.env = env
         self.name = name
         migrate(self.sql)
-        self.tokens = TokenKeeper(self.sql, env.settings)
+        self.tokens = TokenKeeper(self.sql, env.settings, env.http_transport)
         self.oauth = OAuthFlow(self.sql, env.settings, self.tokens)
         self.sync = SyncState(self.sql)
         self._methods: dict[str, Handler] = {
@@ -73,6 +73,12 @@ class CoordinatorObject(WebhookMethods):
             return encode_error(exc)
         except (TypeError, ValueError) as exc:
             return encode_error(CoordinatorError("bad_request", type(exc).__name__, 400))
+        except Exception as exc:
+            # Anything else is a bug or an outage nobody mapped: a coded error for the caller
+            # rather than a dead RPC connection. The type only: messages can carry secrets.
+            log.error("coordinator %s: %s failed with %s", self.name, method, type(exc).__name__)
+            error = CoordinatorError("internal_error", f"{method} failed unexpectedly", 500)
+            return encode_error(error)
         finally:
             await self._schedule_alarm()
 

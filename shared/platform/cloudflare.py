@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from shared.config import Settings
 from shared.coordinator.rpc import CoordinatorError, encode_error
 from shared.platform.env import WorkerEnv
-from shared.platform.interfaces import DurableObjectNamespace, Row
+from shared.platform.fetch import FetchTransport
+from shared.platform.interfaces import DatabaseUnavailable, DurableObjectNamespace, Row
 
 T = TypeVar("T")
 
@@ -271,7 +273,13 @@ class CloudflareDatabase:
         return str(to_python(self._hyperdrive.connectionString))
 
     async def connect(self) -> Any:
-        import asyncpg
+        try:
+            import asyncpg
+        except ImportError:
+            raise DatabaseUnavailable(
+                "the Postgres driver (asyncpg) is not in this worker's bundle: "
+                "build it with tools/bundle.py, which takes asyncpg from Pyodide's package index"
+            ) from None
 
         dsn = self.dsn
         # Worker -> Hyperdrive is a local hop: Hyperdrive itself speaks TLS to the origin
@@ -347,6 +355,20 @@ class DurableObjectCoordinator:
 # --- the env ---------------------------------------------------------------------------------
 
 
+def apply_log_level(level: str | None) -> None:
+    """The `LOG_LEVEL` var as the level of this product's loggers (`keap_sync.*`).
+
+    Without it, Python's last-resort handler prints warnings and errors only. With it, lines
+    go to stdout, which the runtime turns into `console.log` (stderr would be shown as errors).
+    """
+    number = logging.getLevelName(level.upper()) if level else None
+    if not isinstance(number, int):
+        return  # unset, or a name logging does not know: the default stands
+    if not logging.getLogger().handlers:
+        logging.basicConfig(stream=sys.stdout, format="%(name)s %(levelname)s %(message)s")
+    logging.getLogger("keap_sync").setLevel(number)
+
+
 def worker_env_from_js(js_env: Any) -> WorkerEnv:
     """A worker's `WorkerEnv` from the env the runtime hands it (`self.env`).
 
@@ -354,11 +376,13 @@ def worker_env_from_js(js_env: Any) -> WorkerEnv:
     is read if present. A binding the worker does not have is None. With a `COORDINATOR`
     service binding the coordinator is reached through it; without one but with the Durable
     Object namespace (the coordinator worker itself), directly through the namespace.
+    Outbound HTTP goes through the runtime's `fetch` (`shared.platform.fetch`).
     """
     env = unwrap(js_env)
     settings = Settings.from_mapping(
         {name: to_python(binding(env, name)) for name in Settings.names()}
     )
+    apply_log_level(settings.LOG_LEVEL)
     kv = binding(env, KV_BINDING)
     hyperdrive = binding(env, HYPERDRIVE_BINDING)
     service = binding(env, COORDINATOR_BINDING)
@@ -381,6 +405,7 @@ def worker_env_from_js(js_env: Any) -> WorkerEnv:
         database=CloudflareDatabase(hyperdrive) if hyperdrive is not None else None,
         coordinator=coordinator,
         durable_objects=namespace,
+        http_transport=FetchTransport,  # Pyodide has no TLS: outbound HTTPS goes through fetch
     )
 
 

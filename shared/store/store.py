@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.platform.interfaces import Database
+from shared.platform.interfaces import Database, DatabaseUnavailable
 from shared.store import sql
 from shared.store.migrations import migrate
 from shared.store.tables import TABLES
@@ -36,6 +36,8 @@ DATA_EXCEPTION = "22"  # SQLSTATE class of a value that does not cast
 
 
 def _describe(exc: BaseException) -> StoreError:
+    if isinstance(exc, DatabaseUnavailable):  # its message is written to be shown
+        return StoreError(f"database unavailable: {exc}", "database_unavailable")
     state = getattr(exc, "sqlstate", None)
     name = type(exc).__name__
     lost = isinstance(exc, OSError | TimeoutError | ConnectionError) or name in {
@@ -62,6 +64,21 @@ def _translated() -> Any:
         raise _describe(exc) from None
 
 
+async def _connect(database: Database, migrate_schema: bool) -> Any:
+    """A new connection, with the schema migrated; closed again if migrating fails."""
+    with _translated():
+        conn = await database.connect()
+    try:
+        if migrate_schema:
+            with _translated():
+                await migrate(conn)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await conn.close()
+        raise
+    return conn
+
+
 @dataclass(frozen=True)
 class PageFacts:
     """What one upsert wrote, and what the page held."""
@@ -85,26 +102,42 @@ class Store:
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self.statements = 0  # round trips made (Cloudflare counts socket use, not these)
+        self._database: Database | None = None
+        self._migrate_schema = True
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, database: Database, *, migrate_schema: bool = True) -> AsyncIterator[Store]:
-        with _translated():
-            conn = await database.connect()
+    async def open(
+        cls, database: Database, *, migrate_schema: bool = True, eager: bool = True
+    ) -> AsyncIterator[Store]:
+        """A store on a new connection, migrated first (`migrate_schema`).
+
+        Not `eager`: the connection opens at the first statement (a run reads its first page
+        from Keap before it needs the database), and a failure to connect surfaces there, as
+        the `StoreError` it would have been here.
+        """
+        store = cls(None)
+        store._database, store._migrate_schema = database, migrate_schema
         try:
-            store = cls(conn)
-            if migrate_schema:
-                await store.migrate()
+            if eager:
+                await store._ready()
             yield store
         finally:
-            with contextlib.suppress(Exception):
-                await conn.close()
+            if store.conn is not None:
+                with contextlib.suppress(Exception):
+                    await store.conn.close()
+
+    async def _ready(self) -> None:
+        """Open the connection, if this store has none yet."""
+        if self.conn is None and self._database is not None:
+            self.conn = await _connect(self._database, self._migrate_schema)
 
     @property
     def is_closed(self) -> bool:
-        return bool(self.conn.is_closed())
+        return self.conn is not None and bool(self.conn.is_closed())
 
     async def migrate(self) -> list[int]:
+        await self._ready()
         with _translated():
             return await migrate(self.conn)
 
@@ -119,6 +152,7 @@ class Store:
     ) -> Any:
         """Run a page statement with plain casts; if a malformed value makes one fail
         (the statement wrote nothing), run it again with the NULL-giving casts."""
+        await self._ready()
         self.statements += 1
         with _translated():
             try:
@@ -152,6 +186,7 @@ class Store:
         """Mark live rows deleted; returns the ids that were live."""
         if not ids:
             return []
+        await self._ready()
         self.statements += 1
         with _translated():
             rows = await self.conn.fetch(sql.mark_deleted_sql(stream), list(ids), written_before)
@@ -166,6 +201,7 @@ class Store:
         listed_at: datetime,
     ) -> DeleteWindow:
         """Compare Keap's ids in (`after`, `upto`] with the table (see `sql`)."""
+        await self._ready()
         self.statements += 1
         with _translated():
             row = await self.conn.fetchrow(
@@ -175,6 +211,7 @@ class Store:
 
     async def live_ids(self, stream: str) -> list[int]:
         """Every live id of a table (for the small streams Keap cannot list by id)."""
+        await self._ready()
         self.statements += 1
         with _translated():
             rows = await self.conn.fetch(sql.live_ids_sql(stream))
@@ -182,6 +219,7 @@ class Store:
 
     async def counts(self) -> dict[str, dict[str, Any]]:
         """Per table: live rows, rows marked deleted, last write, newest Keap update."""
+        await self._ready()
         self.statements += 1
         with _translated():
             rows = await self.conn.fetch(sql.counts_sql())

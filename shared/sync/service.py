@@ -63,11 +63,18 @@ async def run(
     credentials = CountingCredentials(coordinator, budget)
     async with (
         Run(coordinator, budget, kind, names) as current,
-        KeapClient(env.settings, credentials, backoff=backoff, on_request=budget.spend) as keap,
+        KeapClient(
+            env.settings,
+            credentials,
+            backoff=backoff,
+            on_request=budget.spend,
+            transport=env.new_transport(),
+        ) as keap,
     ):
         current.keap_requests = lambda: keap.requests
         budget.spend()  # the database connection
-        async with Store.open(env.database) as store:
+        # The connection opens while the first page is read from Keap.
+        async with Store.open(env.database, eager=False) as store:
             if kind == "reconcile":
                 await reconcile_streams(current, keap, store, names)
             else:
