@@ -68,24 +68,43 @@ SKIPPED_SUFFIXES = {".pyc", ".pyo"}
 
 @dataclass(frozen=True)
 class PythonTarget:
-    """A Python Workers line: the CPython version, its Pyodide wheel tags and package index."""
+    """A Python Workers line: the CPython version, the Pyodide line that runs it, the wheel
+    tags built for that line, and the package index the wheels come from.
+
+    Every Pyodide release of a line shares one ABI (the wheel platform tag), so a wheel from
+    the line's index runs on whichever release of the line the runtime has.
+    """
 
     version: str
+    pyodide: str  # the Pyodide line, e.g. "314" (314.0.x: Python 3.14.2, Emscripten 5.0.3)
     abi: str
     platforms: tuple[str, ...]
     pyodide_index: str
 
+    def accepts(self, tag: str) -> bool:
+        """Whether a wheel tag (`cp314-cp314-pyemscripten_2026_0_wasm32`) runs on this line."""
+        _, abi, platform = tag.split("-")
+        if platform == "any":
+            return abi in ("none", "abi3") or abi == self.abi
+        return platform in self.platforms and abi in (self.abi, "abi3")
+
 
 # Mirrors pywrangler (workers-py): which compatibility flag or date selects which Python.
+# Pyodide's index 314.0.7 is the first of the 314 line with asyncpg (pywrangler uses it too).
 TARGETS = {
     "3.14": PythonTarget(
-        "3.14", "cp314", ("pyemscripten_2026_0_wasm32",), "https://index.pyodide.org/314.0.7"
+        "3.14",
+        "314",
+        "cp314",
+        ("pyemscripten_2026_0_wasm32",),
+        "https://index.pyodide.org/314.0.7",
     ),
     "3.13": PythonTarget(
-        "3.13", "cp313", ("pyodide_2025_0_wasm32",), "https://index.pyodide.org/0.28.3"
+        "3.13", "0.28", "cp313", ("pyodide_2025_0_wasm32",), "https://index.pyodide.org/0.28.3"
     ),
     "3.12": PythonTarget(
         "3.12",
+        "0.27",
         "cp312",
         ("pyodide_2024_0_wasm32", "emscripten_3_1_58_wasm32"),
         "https://index.pyodide.org/0.27.7",
@@ -141,6 +160,32 @@ def requirements(skip: set[str]) -> list[str]:
 
     skipped = {s.lower().replace("_", "-") for s in skip}
     return [d for d in deps if name_of(d) not in skipped]
+
+
+def foreign_wheels(folder: Path, target: PythonTarget) -> list[str]:
+    """The installed packages in `folder` built for another Python or Pyodide than `target`."""
+    foreign = []
+    for wheel in sorted(folder.glob("*.dist-info/WHEEL")):
+        tags = [
+            line.partition(":")[2].strip()
+            for line in wheel.read_text().splitlines()
+            if line.startswith("Tag:")
+        ]
+        if tags and not any(target.accepts(tag) for tag in tags):
+            foreign.append(f"{wheel.parent.name.removesuffix('.dist-info')} ({', '.join(tags)})")
+    return foreign
+
+
+def check_wheels(folder: Path, target: PythonTarget) -> None:
+    """Stop before a bundle ships a wheel the selected runtime cannot load."""
+    foreign = foreign_wheels(folder, target)
+    if foreign:
+        raise BundleError(
+            f"these packages are built for another runtime than the one the compatibility "
+            f"date selects (Pyodide {target.pyodide}, Python {target.version}, "
+            f"{'/'.join(target.platforms)}): {'; '.join(foreign)}. "
+            "Rebuild with --refresh, or pin versions that have wheels for it."
+        )
 
 
 def copy_tree(source: Path, target: Path, exclude: set[str] = frozenset()) -> int:
@@ -242,6 +287,7 @@ def bundle(
 
     if vendor_packages:
         vendored = vendor(target, requirements(skip), pypi_only, build, refresh)
+        check_wheels(vendored, target)
         shutil.copytree(
             vendored, out / "python_modules", ignore=shutil.ignore_patterns(".complete")
         )
