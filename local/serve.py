@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -18,21 +19,40 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class AppServer:
-    """One uvicorn server for one ASGI app; `start()` returns once it accepts connections."""
+    """One uvicorn server for one ASGI app; `start()` returns once it accepts connections.
 
-    def __init__(self, app: Any, port: int, host: str = "127.0.0.1", name: str = "") -> None:
+    With `tls` (a certificate file and its key file, PEM) it serves HTTPS.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        port: int,
+        host: str = "127.0.0.1",
+        name: str = "",
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
         self.name = name
         self.host = host
         self.port = port
+        self.scheme = "https" if tls else "http"
+        certfile, keyfile = tls or (None, None)
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
         )
         self._server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._server.serve())

@@ -2,6 +2,7 @@
 
     python -m local.keap_sandbox --port 8790 --contacts 100000 --seed 7
     python -m local.keap_sandbox --no-limits --set error_rate=0.05 --set hook_time_scale=0.01
+    python -m local.keap_sandbox --tls-cert cert.pem --tls-key key.pem   # HTTPS, as Keap
 
 Any SandboxConfig field can be given with --set NAME=VALUE; the shortcuts below cover
 the usual ones. Settings can also be changed while it runs: PATCH /_sandbox/config.
@@ -13,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+from pathlib import Path
 from typing import Any
 
 from local.serve import AppServer
@@ -43,7 +45,12 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE", help="any config field"
     )
-    return parser.parse_args()
+    parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
+    parser.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
+    args = parser.parse_args()
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    return args
 
 
 def _config(args: argparse.Namespace) -> SandboxConfig:
@@ -65,9 +72,9 @@ def _config(args: argparse.Namespace) -> SandboxConfig:
     return SandboxConfig(**values)
 
 
-async def _run(config: SandboxConfig, port: int) -> None:
+async def _run(config: SandboxConfig, port: int, tls: tuple[Path, Path] | None) -> None:
     app = create_sandbox_app(config)
-    server = AppServer(app, port, "127.0.0.1", "keap-sandbox")
+    server = AppServer(app, port, "127.0.0.1", "keap-sandbox", tls=tls)
     await server.start()
     url = server.url
     print(f"Keap sandbox for {config.tenant} ({config.contacts} contacts, seed {config.seed})")
@@ -86,7 +93,8 @@ async def _run(config: SandboxConfig, port: int) -> None:
 def main() -> None:
     args = _parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run(_config(args), args.port))
+        tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
+        asyncio.run(_run(_config(args), args.port, tls))
 
 
 if __name__ == "__main__":
