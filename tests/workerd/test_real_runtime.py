@@ -199,6 +199,19 @@ def test_bad_webhooks_and_unauthenticated_admin_calls_change_nothing(
         assert response.json()["error"]["status"] == 401
 
 
+def test_keap_out_of_reach_is_a_coded_error_never_a_crash(connected: RealRuntime) -> None:
+    """fetch failing outright (nothing listens any more) reaches the admin as `keap_unavailable`
+    after the client's retries. Runs last but one: it stops the sandbox."""
+    rt = connected
+    rt.sandbox.stop()
+    hooks = rt.get("sync_coordinator", "/hooks", headers=rt.admin)
+    assert hooks.status_code == 502, hooks.text
+    error = hooks.json()["error"]
+    assert error["code"] == "keap_unavailable"
+    assert "did not answer GET /v1/hooks" in error["message"]
+    assert rt.admin_token not in hooks.text
+
+
 def test_no_worker_crashed_along_the_way(real_runtime: RealRuntime) -> None:
     """Every failure above was an answer or a logged error, never an uncaught exception."""
     for package, worker in real_runtime.cluster.workers.items():
