@@ -75,6 +75,16 @@ class KeapResponse:
             self._data = json.loads(self.text)
         return self._data
 
+    def fault_code(self) -> str:
+        """The Apigee error code of a gateway refusal (`policies.ratelimit.QuotaViolation`)."""
+        try:
+            body = self.json()
+        except ValueError:
+            return ""
+        fault = body.get("fault") if isinstance(body, dict) else None
+        detail = fault.get("detail") if isinstance(fault, dict) else None
+        return str(detail.get("errorcode", "")) if isinstance(detail, dict) else ""
+
     def message(self) -> str:
         """Keap's own words for an error (v2 `message`, v1 `message` or an Apigee fault)."""
         try:
@@ -249,8 +259,10 @@ class KeapClient:
             retryable = status == 429 or (status >= 500 and idempotent)
             if not retryable:
                 return answer
-            if status == 429 and self.pacer.exhausted is not None:
-                raise KeapQuotaExhausted(str(self.pacer.exhausted), 429)
+            if status == 429:
+                if self.pacer.exhausted is not None:
+                    raise KeapQuotaExhausted(str(self.pacer.exhausted), 429)
+                self.pacer.refused(answer.fault_code(), answer.message())
             problem = f"HTTP {status}: {answer.message()}"
             retry_after = retry_after_seconds(response.headers)
             attempt = await self._retry_or_raise(what, attempt, problem, retry_after)

@@ -4,6 +4,11 @@ Keap reports what is left of each limit on every response (`x-keap-*-available`)
 Requests go at the spike-arrest rate while plenty is left; once less than half of a
 throttle remains, the pacer never sends faster than what is left can last for a whole
 window, so a sync slows down before it reaches a limit instead of earning 429s.
+
+The documented spike rate is what Keap allows an app, not necessarily what a tenant gets:
+a spike-arrest 429 teaches the pacer the rate Keap really allows (Apigee names it in the
+fault, "MessageRate{messagesPerPeriod=N, periodInMicroseconds=P, ...}"; failing that, what
+was sent in the second before the refusal), and it keeps under that rate for a while.
 Both objects are pure bookkeeping plus an injectable clock, so they test without I/O.
 """
 
@@ -11,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -24,6 +31,10 @@ QUOTAS = ("x-keap-product-quota", "x-keap-tenant-quota")
 SPIKE_PER_SECOND = {"bearer": 25.0, "api_key": 10.0}
 
 QUOTA_RECHECK_S = 600.0  # without an expiry header, look at a spent quota again after this
+SPIKE_MARGIN = 1.25  # requests do not reach Keap as evenly spaced as they leave
+LEARNED_SPIKE_HOLD_S = 900.0  # how long a spike rate learned from a refusal holds
+SPIKE_FAULT = "SpikeArrestViolation"  # any other 429 is a quota (QuotaViolation)
+_MESSAGE_RATE = re.compile(r"messagesPerPeriod=(\d+),\s*periodInMicroseconds=(\d+)")
 
 _UNIT_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 
@@ -68,7 +79,11 @@ class Pacer:
     wall_clock: Callable[[], float] = time.time
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     spacing_s: float = field(default=0.0, init=False)
+    learned_interval_s: float = field(default=0.0, init=False)  # from spike-arrest refusals
+    _learned_until: float = field(default=float("-inf"), init=False)
+    _recent: deque[float] = field(default_factory=lambda: deque(maxlen=200), init=False)
     _last_sent: float = field(default=float("-inf"), init=False)
+    _resume_at: float = field(default=float("-inf"), init=False)  # after a spike refusal
     _exhausted: QuotaExhausted | None = field(default=None, init=False)
     _exhausted_until: float = field(default=0.0, init=False)
     _limits: dict[str, int] = field(default_factory=dict, init=False)
@@ -77,16 +92,17 @@ class Pacer:
     def for_credential(cls, kind: str, **kwargs: object) -> Pacer:
         """A pacer whose floor interval sits just under the spike arrest of `kind`."""
         per_second = SPIKE_PER_SECOND.get(kind, SPIKE_PER_SECOND["api_key"])
-        # A margin, because requests do not reach Keap as evenly spaced as they leave.
-        return cls(min_interval_s=1.25 / per_second, **kwargs)  # type: ignore[arg-type]
+        return cls(min_interval_s=SPIKE_MARGIN / per_second, **kwargs)  # type: ignore[arg-type]
 
     @property
     def interval_s(self) -> float:
-        return max(self.min_interval_s, self.spacing_s)
+        learned = self.learned_interval_s if self.clock() < self._learned_until else 0.0
+        return max(self.min_interval_s, self.spacing_s, learned)
 
     def delay(self) -> float:
         """Seconds until the next request may go."""
-        return max(0.0, self._last_sent + self.interval_s - self.clock())
+        next_at = max(self._last_sent + self.interval_s, self._resume_at)
+        return max(0.0, next_at - self.clock())
 
     async def acquire(self) -> None:
         if self._exhausted is not None:
@@ -96,6 +112,34 @@ class Pacer:
         while (wait := self.delay()) > 0:
             await self.sleep(wait)
         self._last_sent = self.clock()
+        self._recent.append(self._last_sent)
+
+    def refused(self, errorcode: str, faultstring: str) -> None:
+        """Take in a 429 (after `observe` took in its headers).
+
+        A spike-arrest refusal lowers the rate for a while: to the rate Keap names in the
+        fault when it gives one, otherwise to what Keap let through in the second before.
+        A quota refusal holds every request back for a throttle window, whatever the
+        headers said (Keap's real limits may be lower than the ones it reports).
+        """
+        now = self.clock()
+        if SPIKE_FAULT not in errorcode and SPIKE_FAULT not in faultstring:
+            self._resume_at = max(self._resume_at, now + self.window_s)
+            return
+        named = _MESSAGE_RATE.search(faultstring)
+        period_s = 1.0
+        if named and int(named.group(1)) > 0 and int(named.group(2)) > 0:
+            period_s = int(named.group(2)) / 1_000_000
+            per_second = int(named.group(1)) / period_s
+        else:
+            sent = sum(1 for t in self._recent if t > now - period_s)
+            per_second = max(sent - 1, 1)  # the refused request was one too many
+        interval = SPIKE_MARGIN / per_second
+        # The burst that drew the refusal still fills Keap's window: let it pass first.
+        self._resume_at = max(self._resume_at, now + period_s)
+        if now >= self._learned_until or interval > self.learned_interval_s:
+            self.learned_interval_s = interval
+        self._learned_until = now + LEARNED_SPIKE_HOLD_S
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Take in what a response says is left of each limit."""

@@ -118,3 +118,52 @@ def test_retry_after_is_read_when_given_in_seconds() -> None:
     assert retry_after_seconds({"retry-after": "7"}) == 7.0
     assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None
     assert retry_after_seconds({}) is None
+
+
+SPIKE_FAULT_TEXT = (
+    "Spike arrest violation. Allowed rate : MessageRate{messagesPerPeriod=3, "
+    "periodInMicroseconds=1000000, maxBurstMessageCount=3.0}"
+)
+
+
+async def test_a_spike_refusal_slows_to_the_rate_keap_names_for_a_while() -> None:
+    clock = Clock()
+    p = pacer(clock, min_interval_s=0.05)
+    for _ in range(4):
+        await p.acquire()
+    p.refused("policies.ratelimit.SpikeArrestViolation", SPIKE_FAULT_TEXT)
+
+    await p.acquire()  # the burst still fills Keap's second: wait it out
+    await p.acquire()  # then 3 a second, with a margin
+    await p.acquire()
+
+    assert clock.slept[-3:] == [1.0, round(1.25 / 3, 4), round(1.25 / 3, 4)]
+    clock.now += 900.0  # the learned rate holds for a while, then the documented one is back
+    await p.acquire()
+    await p.acquire()
+    assert clock.slept[-1] == 0.05
+
+
+async def test_without_a_named_rate_the_sends_of_the_last_second_are_the_limit() -> None:
+    clock = Clock()
+    p = pacer(clock, min_interval_s=0.1)
+    for _ in range(6):  # six in 0.5 s; the sixth was refused: five are allowed
+        await p.acquire()
+    p.refused("policies.ratelimit.SpikeArrestViolation", "Spike arrest violation")
+
+    await p.acquire()
+    await p.acquire()
+
+    assert clock.slept[-2:] == [1.0, 0.25]  # 1.25 / 5
+
+
+async def test_a_quota_refusal_holds_requests_back_for_a_window() -> None:
+    clock = Clock()
+    p = pacer(clock, min_interval_s=0.05, window_s=60.0)
+    await p.acquire()
+    p.observe(throttle(900))  # the headers say plenty is left: Keap refused anyway
+    p.refused("policies.ratelimit.QuotaViolation", "Rate limit quota violation.")
+
+    await p.acquire()
+
+    assert clock.slept[-1] == 60.0

@@ -34,6 +34,22 @@ async def test_normal_limits_are_never_hit(world: SyncWorld) -> None:
     assert world.keap.sandbox.counters.get("status_429", 0) == 0
 
 
+async def test_a_tenant_allowed_fewer_requests_a_second_than_documented_draws_few_429s(
+    world: SyncWorld,
+) -> None:
+    # The key's documented spike arrest is 10 a second; this tenant really gets 3.
+    world.keap.sandbox.update_config(key_spike_per_second=3)
+
+    result = await service.run(world.env, "full", page_size=150)
+
+    assert result.status == "ok", result.errors
+    refused = world.keap.sandbox.limits.rejected["spike"]
+    served = world.keap.sandbox.counters["requests"]
+    assert served >= 40
+    assert refused / served < 0.03, (refused, served)
+    await assert_db_matches_keap(world.dsn, world.keap.api_base)
+
+
 async def test_a_sync_through_errors_drops_and_tight_limits_ends_complete(
     world: SyncWorld,
 ) -> None:
