@@ -19,7 +19,6 @@ from local.first_run import ensure_connected
 from local.postgres import EmbeddedPostgres
 from local.runtime import LocalRuntime
 from local.show_status import show
-from sync_worker.jobs import INCREMENTAL_CRON
 
 
 async def _run(config: LocalConfig) -> None:
@@ -37,7 +36,7 @@ async def _run(config: LocalConfig) -> None:
         state = await ensure_connected(runtime)
         print(f"keap account     default: {state} to the Keap sandbox (OAuth)", flush=True)
         # The first sync runs at once, as the cron would, rather than 30 minutes from now.
-        first_sync = asyncio.create_task(runtime.run_scheduled(INCREMENTAL_CRON))
+        first_sync = asyncio.create_task(runtime.run_job("incremental"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -21,6 +23,16 @@ from shared.config import Settings
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_CLIENT_ID = "sandbox-client"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"  # noqa: S105 - the sandbox's public dev credential
+WORKER_DIRS = ("sync_coordinator", "sync_worker", "webhook_handler")
+
+
+def wrangler_vars() -> dict[str, Any]:
+    """The `[vars]` of the three workers' wrangler.toml files, as deployed (the schedule too)."""
+    merged: dict[str, Any] = {}
+    for folder in WORKER_DIRS:
+        with (ROOT / folder / "wrangler.toml").open("rb") as f:
+            merged.update(tomllib.load(f).get("vars", {}))
+    return merged
 
 
 class LocalConfig(BaseModel):
@@ -35,7 +47,7 @@ class LocalConfig(BaseModel):
     sandbox: bool = True
     sandbox_contacts: int = 2000
     cron: bool = True
-    vars: dict[str, str] = {}
+    vars: dict[str, Any] = {}
 
     @classmethod
     def from_environ(
@@ -59,10 +71,11 @@ class LocalConfig(BaseModel):
     def url(self, port: int) -> str:
         return f"http://{self.host}:{port}"
 
-    def default_vars(self) -> dict[str, str]:
-        """Vars that point the workers at the sandbox, plus generated local secrets."""
+    def default_vars(self) -> dict[str, Any]:
+        """The workers' deployed vars, pointed at the sandbox, plus generated local secrets."""
         sandbox = self.url(self.sandbox_port)
         return {
+            **wrangler_vars(),
             "KEAP_API_BASE": f"{sandbox}/crm/rest",
             "KEAP_TOKEN_URL": f"{sandbox}/token",
             "KEAP_AUTHORIZE_URL": f"{sandbox}/app/oauth/authorize",

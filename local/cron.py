@@ -1,65 +1,43 @@
-"""Cron expressions as Cloudflare's cron triggers read them (five fields, UTC)."""
+"""Cron triggers as Cloudflare reads them, for the local runtime's timers.
+
+Cloudflare takes five fields in UTC with Quartz-style weekdays: 1-7 is Sunday to Saturday
+(`0 17 * * 1` is 5 PM on Sunday, `10 7 * * 2-6` is weekdays), names (`MON`, `fri`) and the
+`L`, `W` and `#` extensions. The schedule itself is computed by cronsim, which counts
+weekdays the classic way (0-6 from Sunday): only the weekday numbers are translated.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import re
+from datetime import datetime
 
-_RANGES = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 6)]
+from cronsim import CronSim
 
-
-def _field(text: str, low: int, high: int) -> frozenset[int]:
-    values: set[int] = set()
-    for part in text.split(","):
-        body, _, step_text = part.partition("/")
-        step = int(step_text) if step_text else 1
-        if body == "*":
-            start, end = low, high
-        elif "-" in body:
-            a, b = body.split("-", 1)
-            start, end = int(a), int(b)
-        else:
-            start = int(body)
-            end = high if step_text else start
-        if not (low <= start <= high and low <= end <= high) or step < 1:
-            raise ValueError(f"cron field {text!r} is out of range {low}-{high}")
-        values.update(range(start, end + 1, step))
-    return frozenset(values)
+_NUMBER = re.compile(r"\d+")
 
 
-@dataclass(frozen=True)
-class CronSchedule:
-    expression: str
-    minutes: frozenset[int]
-    hours: frozenset[int]
-    days: frozenset[int]
-    months: frozenset[int]
-    weekdays: frozenset[int]  # 0 = Sunday
+def to_classic(expression: str) -> str:
+    """`expression` with Cloudflare's weekday numbers (1 = Sunday) in classic cron's (0)."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"cron {expression!r} must have five fields")
 
-    @classmethod
-    def parse(cls, expression: str) -> CronSchedule:
-        fields = expression.split()
-        if len(fields) != 5:
-            raise ValueError(f"cron {expression!r} must have five fields")
-        parsed = [
-            _field(f.replace("7", "0") if i == 4 else f, *_RANGES[i]) for i, f in enumerate(fields)
-        ]
-        return cls(expression, *parsed)
+    def shift(match: re.Match[str]) -> str:
+        day = int(match.group())
+        if not 1 <= day <= 7:
+            raise ValueError(f"cron {expression!r}: weekdays are 1-7 (1 = Sunday)")
+        return str(day - 1)
 
-    def matches(self, when: datetime) -> bool:
-        return (
-            when.minute in self.minutes
-            and when.hour in self.hours
-            and when.day in self.days
-            and when.month in self.months
-            and (when.isoweekday() % 7) in self.weekdays
-        )
+    weekday = fields[4]
+    if "#" in weekday:  # `6#3`: only the part before `#` is a weekday
+        day, _, nth = weekday.partition("#")
+        fields[4] = _NUMBER.sub(shift, day) + "#" + nth
+    else:
+        fields[4] = _NUMBER.sub(shift, weekday)
+    return " ".join(fields)
 
-    def next_after(self, when: datetime) -> datetime:
-        """The first whole minute strictly after `when` that matches."""
-        candidate = when.replace(second=0, microsecond=0) + timedelta(minutes=1)
-        for _ in range(60 * 24 * 366):
-            if self.matches(candidate):
-                return candidate
-            candidate += timedelta(minutes=1)
-        raise ValueError(f"cron {self.expression!r} never fires")
+
+def next_fire(expression: str, after: datetime) -> datetime:
+    """The first minute strictly after `after` (naive UTC) at which `expression` fires."""
+    # cronsim yields the matches strictly after its start (a whole minute here).
+    return next(CronSim(to_classic(expression), after.replace(second=0, microsecond=0)))

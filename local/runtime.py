@@ -24,7 +24,7 @@ from local.bindings import (
     LocalKV,
 )
 from local.config import ROOT, LocalConfig
-from local.cron import CronSchedule
+from local.cron import next_fire
 from local.postgres import EmbeddedPostgres
 from local.serve import AppServer
 from shared.config import Settings
@@ -156,11 +156,17 @@ class LocalRuntime:
         assert self.envs is not None
         await on_scheduled(self.envs.sync_worker, cron)
 
+    async def run_job(self, name: str) -> None:
+        """One scheduled job now (`sync_worker/jobs.py`), as its cron would run it."""
+        from sync_worker.jobs import JOBS
+
+        assert self.envs is not None
+        await JOBS[name](self.envs.sync_worker)
+
     async def _cron(self, expression: str) -> None:
-        schedule = CronSchedule.parse(expression)
         while True:
-            now = datetime.now(UTC)
-            delay = (schedule.next_after(now) - now).total_seconds()
+            now = datetime.now(UTC).replace(tzinfo=None)
+            delay = (next_fire(expression, now) - now).total_seconds()
             await asyncio.sleep(max(delay, 0))
             try:
                 await self.run_scheduled(expression)

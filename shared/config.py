@@ -6,9 +6,11 @@ Secrets are `SecretStr`, so a settings object printed into a log or an error sho
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
 KEAP_API_BASE = "https://api.infusionsoft.com/crm/rest"
 KEAP_TOKEN_URL = "https://api.infusionsoft.com/token"
@@ -32,13 +34,24 @@ class Settings(BaseModel):
     DEFAULT_ACCOUNT: str = "default"
     WEBHOOK_PUBLIC_URL: str | None = None
     LOG_LEVEL: str | None = None  # e.g. INFO or DEBUG (every Keap request); default WARNING
+    SCHEDULE: dict[str, str] = {}  # job -> cron, the sync worker's [vars.SCHEDULE]
+
+    @field_validator("SCHEDULE", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any) -> Any:
+        """An object var arrives as an object on Workers, as JSON text from a .env file."""
+        return json.loads(value) if isinstance(value, str) else value
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, object]) -> Settings:
         """Build from any name -> value mapping; unknown names and empty values are ignored."""
         known = cls.model_fields
         return cls.model_validate(
-            {k: str(v) for k, v in values.items() if k in known and v not in (None, "")}
+            {
+                k: v if isinstance(v, dict) else str(v)
+                for k, v in values.items()
+                if k in known and v not in (None, "")
+            }
         )
 
     @classmethod

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from local.bindings import LocalDurableObjectNamespace, LocalDurableStorage, LocalKV
-from local.cron import CronSchedule
+from local.cron import next_fire
 from shared.config import Settings
 from shared.platform.env import WorkerEnv
 
@@ -121,11 +122,20 @@ def test_transactions_roll_back_as_a_whole(tmp_path: Path) -> None:
     assert storage.sql.exec("SELECT x FROM t") == [{"x": 2}]
 
 
-def test_cron_matches_what_wrangler_schedules() -> None:
-    from datetime import datetime
+def test_cron_fires_when_cloudflare_would() -> None:
+    every_half_hour = "*/30 * * * *"
+    assert next_fire(every_half_hour, datetime(2026, 1, 1, 10, 7)) == datetime(2026, 1, 1, 10, 30)
+    assert next_fire(every_half_hour, datetime(2026, 1, 1, 10, 30)) == datetime(2026, 1, 1, 11, 0)
+    assert next_fire("17 3 * * *", datetime(2026, 1, 1, 10, 7)) == datetime(2026, 1, 2, 3, 17)
 
-    every_half_hour = CronSchedule.parse("*/30 * * * *")
-    assert every_half_hour.next_after(datetime(2026, 1, 1, 10, 7)) == datetime(2026, 1, 1, 10, 30)
-    assert every_half_hour.next_after(datetime(2026, 1, 1, 10, 30)) == datetime(2026, 1, 1, 11, 0)
-    daily = CronSchedule.parse("17 3 * * *")
-    assert daily.next_after(datetime(2026, 1, 1, 10, 7)) == datetime(2026, 1, 2, 3, 17)
+    monday = datetime(2026, 11, 30, 6, 0)
+    # Cloudflare counts weekdays from Sunday = 1, as Quartz does.
+    assert next_fire("0 17 * * 1", monday) == datetime(2026, 12, 6, 17, 0)  # Sunday
+    assert next_fire("0 17 * * sun", monday) == datetime(2026, 12, 6, 17, 0)
+    assert next_fire("10 7 * * 2-6", monday) == datetime(2026, 11, 30, 7, 10)  # weekdays
+    assert next_fire("10 7 * * mon-fri", monday) == datetime(2026, 11, 30, 7, 10)
+    assert next_fire("0 0 * * 1-7", monday) == datetime(2026, 12, 1, 0, 0)  # every day
+    assert next_fire("0 0 * * 5-7", monday) == datetime(2026, 12, 3, 0, 0)  # Thu, Fri, Sat
+    assert next_fire("0 18 * * 6L", monday) == datetime(2026, 12, 25, 18, 0)  # last Friday
+    with pytest.raises(ValueError, match="weekdays are 1-7"):
+        next_fire("0 0 * * 0", monday)

@@ -221,10 +221,24 @@ def test_coordinator_config_declares_its_durable_object() -> None:
     assert "SyncCoordinator" in (ROOT / "sync_coordinator" / "entry.py").read_text()
 
 
-def test_sync_worker_config_has_its_crons() -> None:
-    crons = worker_config("sync_worker")["triggers"]["crons"]
-    assert "*/30 * * * *" in crons
-    assert len(crons) == len(set(crons)) == 2
+def test_the_sync_worker_config_schedules_every_job_on_a_cron_it_triggers() -> None:
+    from sync_worker.jobs import JOBS, jobs_for
+
+    config = worker_config("sync_worker")
+    crons, schedule = config["triggers"]["crons"], config["vars"]["SCHEDULE"]
+    assert set(schedule) == set(JOBS)
+    assert set(schedule.values()) == set(crons)
+    assert jobs_for(schedule, "*/30 * * * *") == ["verify_hooks", "incremental"]
+    assert jobs_for(schedule, "17 3 * * *") == ["reconcile"]
+    # Hooks re-verified on a schedule of their own: they follow it, not the sync's.
+    hourly = {**schedule, "verify_hooks": "0 * * * *"}
+    assert jobs_for(hourly, "*/30 * * * *") == ["incremental"]
+    assert jobs_for(hourly, "0 * * * *") == ["verify_hooks"]
+
+    bundler = load_bundler()
+    bundler.check_schedule(config, Path("wrangler.toml"))
+    with pytest.raises(bundler.BundleError, match="must be the same"):
+        bundler.check_schedule({**config, "vars": {"SCHEDULE": hourly}}, Path("wrangler.toml"))
 
 
 @pytest.mark.parametrize("package", ["sync_coordinator", "sync_worker"])

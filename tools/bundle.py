@@ -148,6 +148,21 @@ def python_target(config: dict) -> PythonTarget:
     return TARGETS["3.12"]
 
 
+def check_schedule(config: dict, path: Path) -> None:
+    """A worker with cron triggers says what each runs in `[vars.SCHEDULE]` (job -> cron);
+    the two must name the same crons, or a job would never run (or a trigger do nothing)."""
+    crons = set((config.get("triggers") or {}).get("crons") or [])
+    schedule = (config.get("vars") or {}).get("SCHEDULE") or {}
+    if not crons and not schedule:
+        return
+    scheduled = set(schedule.values())
+    if crons != scheduled:
+        raise BundleError(
+            f"{path}: [triggers] crons {sorted(crons)} and the crons of [vars.SCHEDULE] "
+            f"{sorted(scheduled)} must be the same"
+        )
+
+
 def requirements(skip: set[str]) -> list[str]:
     """The [project] dependencies of pyproject.toml plus the Workers SDK, minus `skip`."""
     deps = list(read_toml(ROOT / "pyproject.toml")["project"].get("dependencies", []))
@@ -274,6 +289,7 @@ def bundle(
         raise BundleError(f"{config_path}: main must be 'src/entry.py' (relative to the bundle)")
     if not (source / "entry.py").is_file():
         raise BundleError(f"{source / 'entry.py'} is missing")
+    check_schedule(config, config_path)
     target = python_target(config)
 
     out = build / package

@@ -9,8 +9,6 @@ from shared.platform.env import WorkerEnv
 
 log = logging.getLogger("keap_sync.webhooks")
 
-REVERIFY_CRON = "*/30 * * * *"
-
 
 async def reverify_hooks(env: WorkerEnv) -> list[dict[str, object]]:
     """Ask the coordinator to re-verify Inactive subscriptions. Never raises: a failure here
