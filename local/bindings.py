@@ -158,9 +158,15 @@ class LocalDurableObject:
     """One live object: its logic, its storage, the lock that serializes it, its alarm."""
 
     def __init__(
-        self, name: str, path: Path, env: WorkerEnv, factory: LogicFactory = CoordinatorObject
+        self,
+        name: str,
+        path: Path,
+        env: WorkerEnv,
+        factory: LogicFactory = CoordinatorObject,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = name
+        self._clock = clock
         self.lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self.storage = LocalDurableStorage(path, lambda _at: self._wake.set())
@@ -179,7 +185,7 @@ class LocalDurableObject:
             if at_ms is None:
                 await self._wake.wait()
                 continue
-            delay = at_ms / 1000 - time.time()
+            delay = at_ms / 1000 - self._clock()
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
@@ -199,7 +205,7 @@ class LocalDurableObject:
                 failures += 1
                 log.warning("alarm of %s failed (%s), try %d", self.name, type(exc), failures)
                 if failures < ALARM_RETRIES and self.storage.alarm_time() is None:
-                    await self.storage.set_alarm((time.time() + 2**failures) * 1000)
+                    await self.storage.set_alarm((self._clock() + 2**failures) * 1000)
 
     async def close(self) -> None:
         self._alarm_task.cancel()
@@ -216,10 +222,12 @@ class LocalDurableObjectNamespace:
         directory: Path,
         env_factory: Callable[[], WorkerEnv],
         factory: LogicFactory = CoordinatorObject,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._directory = directory
         self._env_factory = env_factory
         self._factory = factory
+        self._clock = clock  # when alarms are due
         self._objects: dict[str, LocalDurableObject] = {}
 
     def get(self, name: str) -> LocalDurableObject:
@@ -227,7 +235,7 @@ class LocalDurableObjectNamespace:
         if obj is None:
             digest = hashlib.sha256(name.encode()).hexdigest()[:32]
             path = self._directory / f"{digest}.sqlite3"
-            obj = LocalDurableObject(name, path, self._env_factory(), self._factory)
+            obj = LocalDurableObject(name, path, self._env_factory(), self._factory, self._clock)
             self._objects[name] = obj
         return obj
 

@@ -23,11 +23,13 @@ from local.bindings import (
     LocalDurableObjectNamespace,
     LocalKV,
 )
+from local.clock import MovableClock
 from local.config import ROOT, LocalConfig
 from local.cron import next_fire
 from local.postgres import EmbeddedPostgres
 from local.serve import AppServer
 from shared.config import Settings
+from shared.coordinator.durable import CoordinatorObject
 from shared.platform.env import WorkerEnv
 
 log = logging.getLogger("local.runtime")
@@ -57,6 +59,7 @@ class LocalRuntime:
         self._kv: LocalKV | None = None
         self._namespace: LocalDurableObjectNamespace | None = None
         self.envs: Envs | None = None
+        self.clock = MovableClock()  # the coordinators' clock; tests move it forward
 
     @property
     def urls(self) -> dict[str, str]:
@@ -76,6 +79,8 @@ class LocalRuntime:
         self._namespace = LocalDurableObjectNamespace(
             state / "durable_objects",
             lambda: coordinator_env,  # type: ignore[arg-type,return-value]
+            lambda storage, env, name: CoordinatorObject(storage, env, name, self.clock),
+            self.clock,
         )
         service = LocalCoordinatorService(self._namespace)
         coordinator_env = WorkerEnv(

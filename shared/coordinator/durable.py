@@ -28,13 +28,20 @@ Handler = Callable[..., Awaitable[Any]]
 
 
 class CoordinatorObject(WebhookMethods):
-    def __init__(self, storage: DurableStorage, env: WorkerEnv, name: str = "default") -> None:
+    def __init__(
+        self,
+        storage: DurableStorage,
+        env: WorkerEnv,
+        name: str = "default",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.storage = storage
         self.sql = storage.sql
         self.env = env
         self.name = name
+        self.clock = clock  # epoch seconds; tests move it instead of sleeping
         migrate(self.sql)
-        self.tokens = TokenKeeper(self.sql, env.settings, env.http_transport)
+        self.tokens = TokenKeeper(self.sql, env.settings, env.http_transport, clock)
         self.oauth = OAuthFlow(self.sql, env.settings, self.tokens)
         self.sync = SyncState(self.sql)
         self._methods: dict[str, Handler] = {
@@ -91,7 +98,7 @@ class CoordinatorObject(WebhookMethods):
             if current is not None:
                 await self.storage.delete_alarm()
             return
-        wanted_ms = max(min(due), time.time()) * 1000
+        wanted_ms = max(min(due), self.clock()) * 1000
         if current is None or abs(current - wanted_ms) > 1000:
             await self.storage.set_alarm(wanted_ms)
 
@@ -106,7 +113,7 @@ class CoordinatorObject(WebhookMethods):
     # --- RPC methods ------------------------------------------------------------------
     async def ping(self) -> dict[str, Any]:
         """A storage round trip, plus the connection state health reports."""
-        now = time.time()
+        now = self.clock()
         self.sql.exec(
             "INSERT INTO meta(key, value) VALUES ('last_ping', ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",

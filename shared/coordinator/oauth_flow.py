@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from typing import Any
 
 from shared.config import Settings
@@ -21,6 +20,7 @@ class OAuthFlow:
         self.sql = sql
         self.settings = settings
         self.tokens = tokens
+        self.clock = tokens.clock  # one clock for the whole account
 
     def begin(self, account: str) -> dict[str, Any]:
         """A fresh state (prefixed with the account, so the callback finds this object)."""
@@ -28,7 +28,7 @@ class OAuthFlow:
             raise CoordinatorError(
                 "not_configured", "KEAP_CLIENT_ID and KEAP_REDIRECT_URI must be set for OAuth", 500
             )
-        now = time.time()
+        now = self.clock()
         self.sql.exec("DELETE FROM oauth_states WHERE expires_at < ?", now - 86400)
         state = f"{account}.{secrets.token_urlsafe(24)}"
         self.sql.exec(
@@ -46,8 +46,8 @@ class OAuthFlow:
             raise CoordinatorError("invalid_state", "this sign-in link is not one we issued", 400)
         if rows[0]["used_at"] is not None:
             raise CoordinatorError("reused_state", "this sign-in link was already used", 400)
-        self.sql.exec("UPDATE oauth_states SET used_at = ? WHERE state = ?", time.time(), state)
-        if rows[0]["expires_at"] < time.time():
+        self.sql.exec("UPDATE oauth_states SET used_at = ? WHERE state = ?", self.clock(), state)
+        if rows[0]["expires_at"] < self.clock():
             raise CoordinatorError("expired_state", "this sign-in link has expired", 400)
 
     async def complete(self, state: str, code: str | None, error: str | None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from shared.config import Settings
@@ -35,10 +36,15 @@ NOT_CONNECTED = "not_connected"
 
 class TokenKeeper:
     def __init__(
-        self, sql: SqlStorage, settings: Settings, transport: HttpTransport | None = None
+        self,
+        sql: SqlStorage,
+        settings: Settings,
+        transport: HttpTransport | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.sql = sql
         self.settings = settings
+        self.clock = clock  # epoch seconds
         self._transport = transport
         self._lock = asyncio.Lock()
 
@@ -60,7 +66,7 @@ class TokenKeeper:
 
     def store(self, tokens: oauth.TokenSet, *, connected: bool = False) -> None:
         """Keep a fresh pair (one statement, so it is stored whole or not at all)."""
-        now = time.time()
+        now = self.clock()
         self.sql.exec(
             """INSERT INTO oauth_tokens (id, state, access_token, refresh_token,
                    access_expires_at, refresh_expires_at, scope, tenant, reason,
@@ -123,7 +129,7 @@ class TokenKeeper:
         row = self._row()
         if row is None or row["state"] != CONNECTED:
             return self._fallback(row)
-        if row["access_expires_at"] - time.time() > ACCESS_MARGIN_S:
+        if row["access_expires_at"] - self.clock() > ACCESS_MARGIN_S:
             return self._bearer(row)
         return await self._refresh(force_if_token=None)
 
@@ -143,12 +149,12 @@ class TokenKeeper:
             row = self._row()  # again: a call we waited for may have refreshed already
             if row is None or row["state"] != CONNECTED:
                 return self._fallback(row)
-            still_fresh = row["access_expires_at"] - time.time() > ACCESS_MARGIN_S
+            still_fresh = row["access_expires_at"] - self.clock() > ACCESS_MARGIN_S
             rejected = force_if_token is not None and force_if_token == row["access_token"]
             if still_fresh and not rejected:
                 return self._bearer(row)
             self.sql.exec(
-                "UPDATE oauth_tokens SET refresh_started_at = ? WHERE id = 1", time.time()
+                "UPDATE oauth_tokens SET refresh_started_at = ? WHERE id = 1", self.clock()
             )
             try:
                 async with self.token_client() as keap:
@@ -174,7 +180,7 @@ class TokenKeeper:
         row = self._row()
         if row is None or row["state"] != CONNECTED:
             return None
-        issued = row["refreshed_at"] or row["connected_at"] or time.time()
+        issued = row["refreshed_at"] or row["connected_at"] or self.clock()
         # Half the lifetime at most, so a short-lived token does not refresh in a loop.
         lead = min(ALARM_LEAD_S, (row["access_expires_at"] - issued) / 2)
         return min(row["access_expires_at"] - lead, issued + REFRESH_TOKEN_RENEW_AGE_S)
@@ -182,7 +188,7 @@ class TokenKeeper:
     async def maintain(self) -> None:
         """Alarm work: refresh when the access token nears its end or the refresh token ages."""
         due = self.next_due()
-        if due is not None and due <= time.time():
+        if due is not None and due <= self.clock():
             row = self._row() or {}
             try:
                 await self._refresh(force_if_token=row.get("access_token"))

@@ -14,6 +14,7 @@ from local.bindings import LocalDurableObjectNamespace
 from local.first_run import connect_via_oauth
 from local.runtime import LocalRuntime
 from local.serve import serve
+from shared.coordinator.durable import CoordinatorObject
 from shared.coordinator.rpc import CoordinatorError
 from tests.conftest import admin_headers
 from tests.coordinator.conftest import coordinator_client, object_sql
@@ -32,7 +33,7 @@ async def test_100_concurrent_requests_across_the_expiry_refresh_exactly_once(
     await _connect(runtime)
     client = coordinator_client(runtime)
     first = await client.get_access()
-    await asyncio.sleep(1.1)
+    runtime.clock.advance(1.1)  # fresh for 299.9 s more: under the 300 s margin
 
     accesses = await asyncio.gather(*(client.get_access() for _ in range(100)))
 
@@ -61,8 +62,13 @@ async def test_a_401_refreshes_once_and_a_stale_401_does_not(runtime: LocalRunti
 
 async def test_the_alarm_refreshes_before_the_access_token_expires(runtime: LocalRuntime) -> None:
     await _connect(runtime)
-    # Time passes: the stored access token now ends in 10 s.
-    object_sql(runtime).exec("UPDATE oauth_tokens SET access_expires_at = ?", time.time() + 10)
+    # The stored access token ends in 10 s; the alarm is due half way, and time moves on.
+    object_sql(runtime).exec(
+        "UPDATE oauth_tokens SET access_expires_at = ?, refreshed_at = ?",
+        runtime.clock() + 10,
+        runtime.clock(),
+    )
+    runtime.clock.advance(6)
     await coordinator_client(runtime).ping()  # any call re-arms the alarm
     deadline = time.time() + 15
     while runtime.sandbox.grant_counts["refresh_token"] == 0 and time.time() < deadline:
@@ -108,7 +114,7 @@ async def test_a_restart_in_the_middle_of_a_refresh_ends_with_a_working_pair(
 
     await _connect(runtime)
     first_refresh_token = object_sql(runtime).exec("SELECT refresh_token FROM oauth_tokens")[0]
-    await asyncio.sleep(1.1)  # the access token is now due for refresh
+    runtime.clock.advance(1.1)  # the access token is now due for refresh
 
     async with serve(slow_token_relay) as relay:
         namespace = runtime._namespace
@@ -129,6 +135,8 @@ async def test_a_restart_in_the_middle_of_a_refresh_ends_with_a_working_pair(
     revived = LocalDurableObjectNamespace(
         runtime.config.state_dir / "durable_objects",
         lambda: runtime.envs.coordinator,  # type: ignore[union-attr]
+        lambda storage, env, name: CoordinatorObject(storage, env, name, runtime.clock),
+        runtime.clock,
     )
     try:
         row = revived.get("default").storage.sql.exec("SELECT * FROM oauth_tokens")[0]
