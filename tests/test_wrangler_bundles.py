@@ -477,17 +477,28 @@ def test_worker_env_from_js() -> None:
     assert bare == WorkerEnv(settings=Settings(), http_transport=FetchTransport)
 
 
-def test_worker_env_unwraps_the_sdk_wrappers() -> None:
-    """`self.env` of a Python entrypoint is the SDK's wrapper around the JS env."""
-    wrapper_type = type("_EnvWrapper", (), {"__module__": "workers.rpc"})
-    binding_type = type("_BindingWrapper", (), {"__module__": "workers.rpc"})
-    kv, wrapped_kv, wrapped_env = FakeKVNamespace(), binding_type(), wrapper_type()
-    wrapped_kv._binding = kv
-    wrapped_env._env = js_env(SYNC_CACHE=wrapped_kv, DEFAULT_ACCOUNT="acme")
+class ForwardingWrapper:
+    """Stands in for the Python SDK's wrappers (`self.env`, `self.env.SYNC_CACHE`): attribute
+    access forwarded to the JS object inside, whose private name the adapters never read."""
+
+    def __init__(self, inner: Any) -> None:
+        self.__inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__inner, name)
+
+
+async def test_worker_env_works_through_the_sdk_wrappers() -> None:
+    kv = FakeKVNamespace()
+    wrapped_env = ForwardingWrapper(
+        js_env(SYNC_CACHE=ForwardingWrapper(kv), DEFAULT_ACCOUNT="acme")
+    )
     env = cloudflare.worker_env_from_js(wrapped_env)
     assert env.settings.DEFAULT_ACCOUNT == "acme"
     assert isinstance(env.kv, cloudflare.CloudflareKV)
-    assert env.kv._kv is kv
+    await env.kv.put("k", "v")
+    assert kv.values == {"k": "v"}
+    assert await env.kv.get("k") == "v"
 
 
 async def test_service_binding_transport() -> None:

@@ -7,8 +7,9 @@ module imports on CPython and its pure parts are tested there.
 Every JS value is converted to Python where it enters: JS null and undefined become None,
 arrays lists, plain objects dicts, buffers bytes. The bindings handed in may be the runtime's
 raw JS proxies or the Python SDK's wrappers around them (`self.env.X` and `self.ctx.storage`
-are wrapped); the adapters unwrap them and make every conversion explicitly, so behaviour does
-not depend on what the SDK's wrappers convert.
+are wrapped). The adapters use either only through what both offer (attributes and calls) and
+convert every answer with `to_python`, which takes JS values and the wrappers' already
+converted Python values alike; the SDK's private attributes are never read.
 
 Binding names (see each worker's wrangler.toml): `SYNC_CACHE` (KV), `HYPERDRIVE`,
 `COORDINATOR` (service binding to the sync-coordinator) and `SYNC_COORDINATOR` (the Durable
@@ -105,25 +106,10 @@ def to_python(value: Any) -> Any:
     return value
 
 
-def unwrap(obj: Any) -> Any:
-    """The raw JS object behind one of the Python SDK's wrappers, or `obj` itself.
-
-    Decided by the wrapper's Python class, never by attribute lookups on the object: a JS RPC
-    stub answers every attribute name with a callable, so probing it would prove nothing.
-    """
-    if obj is None or not type(obj).__module__.startswith("workers"):
-        return obj
-    attrs = object.__getattribute__(obj, "__dict__")
-    for name in ("_binding", "_env", "_ctx"):
-        if name in attrs:
-            return attrs[name]
-    return obj
-
-
 def binding(js_env: Any, name: str) -> Any:
-    """The binding or var `name` of a JS env, or None when the worker does not have it."""
-    value = getattr(unwrap(js_env), name, None)
-    return None if _is_null(value) else unwrap(value)
+    """The binding or var `name` of a worker's env, or None when the worker does not have it."""
+    value = getattr(js_env, name, None)
+    return None if _is_null(value) else value
 
 
 def _js_object(values: dict[str, Any]) -> Any:
@@ -168,7 +154,7 @@ class CloudflareKV:
     """Workers KV (`KV` protocol) over a KV namespace binding."""
 
     def __init__(self, namespace: Any) -> None:
-        self._kv = unwrap(namespace)
+        self._kv = namespace
 
     async def get(self, key: str) -> str | None:
         value = to_python(await self._kv.get(key))
@@ -193,7 +179,7 @@ class CloudflareSqlStorage:
     """`ctx.storage.sql` of a SQLite-backed Durable Object (`SqlStorage` protocol)."""
 
     def __init__(self, storage: Any) -> None:
-        self._storage = unwrap(storage)
+        self._storage = storage
         self._sql = self._storage.sql
 
     def exec(self, query: str, *params: Any) -> list[Row]:
@@ -229,7 +215,7 @@ class CloudflareDurableStorage:
     """`ctx.storage` of a Durable Object (`DurableStorage` protocol): SQL plus the alarm."""
 
     def __init__(self, storage: Any) -> None:
-        self._storage = unwrap(storage)
+        self._storage = storage
         self._sql = CloudflareSqlStorage(self._storage)
 
     @property
@@ -252,7 +238,7 @@ def durable_object_name(ctx: Any) -> str | None:
 
     Objects reached through `idFromName()`/`getByName()` see their name there, alarms included.
     """
-    object_id = getattr(unwrap(ctx), "id", None)
+    object_id = getattr(ctx, "id", None)
     if _is_null(object_id):
         return None
     name = to_python(getattr(object_id, "name", None))
@@ -266,7 +252,7 @@ class CloudflareDatabase:
     """The Postgres behind the `HYPERDRIVE` binding (`Database` protocol), through asyncpg."""
 
     def __init__(self, hyperdrive: Any) -> None:
-        self._hyperdrive = unwrap(hyperdrive)
+        self._hyperdrive = hyperdrive
 
     @property
     def dsn(self) -> str:
@@ -317,7 +303,7 @@ class ServiceBindingCoordinator:
     worker's default entrypoint, `call(account, method, payload) -> str`."""
 
     def __init__(self, service: Any) -> None:
-        self._service = unwrap(service)
+        self._service = service
 
     async def call(self, account: str, method: str, payload: str) -> str:
         return await _rpc_text(lambda: self._service.call(account, method, payload), method)
@@ -329,7 +315,7 @@ class CloudflareDurableObjectNamespace:
     `ctx.id.name` is empty)."""
 
     def __init__(self, namespace: Any) -> None:
-        self._namespace = unwrap(namespace)
+        self._namespace = namespace
 
     def _stub(self, name: str) -> Any:
         get_by_name = getattr(self._namespace, "getByName", None)
@@ -378,15 +364,14 @@ def worker_env_from_js(js_env: Any) -> WorkerEnv:
     Object namespace (the coordinator worker itself), directly through the namespace.
     Outbound HTTP goes through the runtime's `fetch` (`shared.platform.fetch`).
     """
-    env = unwrap(js_env)
     settings = Settings.from_mapping(
-        {name: to_python(binding(env, name)) for name in Settings.names()}
+        {name: to_python(binding(js_env, name)) for name in Settings.names()}
     )
     apply_log_level(settings.LOG_LEVEL)
-    kv = binding(env, KV_BINDING)
-    hyperdrive = binding(env, HYPERDRIVE_BINDING)
-    service = binding(env, COORDINATOR_BINDING)
-    namespace_binding = binding(env, DURABLE_OBJECT_BINDING)
+    kv = binding(js_env, KV_BINDING)
+    hyperdrive = binding(js_env, HYPERDRIVE_BINDING)
+    service = binding(js_env, COORDINATOR_BINDING)
+    namespace_binding = binding(js_env, DURABLE_OBJECT_BINDING)
 
     namespace = (
         CloudflareDurableObjectNamespace(namespace_binding)

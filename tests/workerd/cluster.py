@@ -262,6 +262,16 @@ class Worker:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def wait_for_log(self, text: str, timeout_s: float = 15.0) -> str:
+        """The log once it holds `text` (workerd's output reaches the file a little later)."""
+        wait_until(
+            f"{text!r} in the {self.package} log",
+            lambda: text in self.log_text(),
+            timeout_s,
+            self.log,
+        )
+        return self.log_text()
+
 
 class WorkerdCluster:
     """The three workers on workerd, each under its own `wrangler dev`, sharing a registry.

@@ -16,6 +16,7 @@ import pytest
 from pydantic import SecretStr
 
 from shared.webhooks.auth import hook_token
+from tests.workerd.cluster import wait_until
 from tests.workerd.conftest import RealRuntime
 
 ASYNCPG_MISSING = "the Postgres driver (asyncpg) is not in this worker's bundle"
@@ -26,12 +27,23 @@ def queue_depth(rt: RealRuntime) -> int:
     return int(body["services"]["durable_object"]["queue"]["depth"])
 
 
-def fetch_lines(rt: RealRuntime, package: str, method: str, path: str) -> list[str]:
-    """The worker's log lines of fetches to the sandbox (over HTTPS) for `path`."""
+def fetch_lines(
+    rt: RealRuntime, package: str, method: str, path: str, at_least: int = 0
+) -> list[str]:
+    """The worker's log lines of fetches to the sandbox (over HTTPS) for `path`, once there
+    are `at_least` of them (workerd's output reaches the log file a little later)."""
     pattern = re.compile(
         rf"fetch {method} https://127\.0\.0\.1:{rt.sandbox.port}{re.escape(path)} -> (\d+)"
     )
-    return [m.group(0) for m in pattern.finditer(rt.cluster.workers[package].log_text())]
+    worker = rt.cluster.workers[package]
+
+    def lines() -> list[str]:
+        return [m.group(0) for m in pattern.finditer(worker.log_text())]
+
+    wait_until(
+        f"{at_least} {method} {path} lines", lambda: len(lines()) >= at_least, 15, worker.log
+    )
+    return lines()
 
 
 def oauth_dance(rt: RealRuntime) -> httpx.Response:
@@ -92,13 +104,14 @@ def test_the_oauth_dance_over_https_connects_the_account(real_runtime: RealRunti
     grants = real_runtime.sandbox.control("GET", "/stats")["grant_counts"]
     assert grants["authorization_code"] == 1
     # The code exchange left the worker through fetch, over HTTPS.
-    assert fetch_lines(real_runtime, "sync_coordinator", "POST", "/token") == [
+    assert fetch_lines(real_runtime, "sync_coordinator", "POST", "/token", at_least=1) == [
         f"fetch POST https://127.0.0.1:{real_runtime.sandbox.port}/token -> 200"
     ]
 
 
 def test_expired_tokens_are_refreshed_once_over_https(connected: RealRuntime) -> None:
     rt = connected
+    hook_calls = len(fetch_lines(rt, "sync_coordinator", "GET", "/crm/rest/v1/hooks"))
     before = rt.sandbox.control("GET", "/stats")["grant_counts"].get("refresh_token", 0)
     refreshed_at = rt.get("sync_coordinator", "/oauth/status", headers=rt.admin).json()
     assert rt.sandbox.control("POST", "/expire-tokens")["expired"] >= 1
@@ -111,7 +124,8 @@ def test_expired_tokens_are_refreshed_once_over_https(connected: RealRuntime) ->
     status = rt.get("sync_coordinator", "/oauth/status", headers=rt.admin).json()
     assert status["connection"]["state"] == "connected"
     assert status["connection"]["refreshed_at"] >= refreshed_at["connection"]["refreshed_at"]
-    assert fetch_lines(rt, "sync_coordinator", "GET", "/crm/rest/v1/hooks")[-2:] == [
+    calls = fetch_lines(rt, "sync_coordinator", "GET", "/crm/rest/v1/hooks", hook_calls + 2)
+    assert calls[hook_calls:] == [
         f"fetch GET https://127.0.0.1:{rt.sandbox.port}/crm/rest/v1/hooks -> 401",
         f"fetch GET https://127.0.0.1:{rt.sandbox.port}/crm/rest/v1/hooks -> 200",
     ]
@@ -151,7 +165,7 @@ def test_the_cron_reaches_keap_over_https_then_fails_on_the_database(
     answer = rt.get("sync_worker", "/cdn-cgi/handler/scheduled", params={"cron": "*/30 * * * *"})
     assert answer.status_code == 200, answer.text
 
-    log = rt.cluster.workers["sync_worker"].log_text()
+    log = rt.cluster.workers["sync_worker"].wait_for_log(ASYNCPG_MISSING)
     pages = re.findall(
         rf"fetch GET https://127\.0\.0\.1:{rt.sandbox.port}/crm/rest/v2/\w+ -> 200", log
     )
