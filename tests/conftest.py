@@ -14,7 +14,8 @@ from local.runtime import LocalRuntime
 from local.serve import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-KEAP_FACTS = ROOT.parent / "shared" / "keap"
+# Keap's API descriptions, kept in the repository (see local/keap_sandbox/spec/README.md).
+KEAP_FACTS = ROOT / "local" / "keap_sandbox" / "spec"
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ import warnings
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,16 +24,10 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from local.keap_sandbox import RunningSandbox, SandboxConfig, serve_sandbox
 from local.serve import AppServer, serve
+from tests.conftest import KEAP_FACTS
 
 REDIRECT_URI = "http://127.0.0.1:9/oauth/callback"
 SPEC_SERVER = "https://api.keap.com"  # the spec's server is https://api.keap.com/crm
-
-
-def keap_facts_dir() -> Path:
-    """`shared/keap` beside the repository (not the repo's own `shared` package)."""
-    here = Path(__file__).resolve()
-    root = next(p for p in here.parents if (p / "pyproject.toml").exists())
-    return root.parent / "shared" / "keap"
 
 
 # -- a served sandbox ------------------------------------------------------------------
@@ -200,7 +193,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 def _patched_spec() -> dict[str, Any]:
-    path = keap_facts_dir() / "keap-v2-openapi.yml"
+    path = KEAP_FACTS / "keap-v2-openapi.yml"
     if not path.exists():
         pytest.fail(f"Keap's OpenAPI document is not at {path}")
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -229,7 +222,7 @@ def keap_openapi() -> OpenAPI:
 @cache
 def hook_envelope_schema() -> dict[str, Any]:
     """HookEnvelope from keap-resthooks-asyncapi.yml, its object key schema inlined."""
-    path = keap_facts_dir() / "keap-resthooks-asyncapi.yml"
+    path = KEAP_FACTS / "keap-resthooks-asyncapi.yml"
     if not path.exists():
         pytest.fail(f"Keap's hook description is not at {path}")
     schemas = yaml.safe_load(path.read_text())["components"]["schemas"]
