@@ -38,7 +38,7 @@ log = logging.getLogger("keap_sync.keap")
 
 ACCESS_MARGIN_S = 120.0  # refetch a cached OAuth access this long before it expires
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-Params = Mapping[str, str | int]
+Params = Mapping[str, str | int | list[str]]  # a list: one parameter per item
 
 
 class Credentials(Protocol):

@@ -13,10 +13,12 @@ Every parameter and field name here is checked against `keap-v2-openapi.yml`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 Mode = Literal["asc", "id_asc", "desc"]
+Params = dict[str, str | int | list[str]]
 
 PAGE_SIZE = 1000  # Keap's maximum
 
@@ -35,18 +37,29 @@ class StreamSpec:
     ids_filter: str | None = None  # filter field taking `==1,2,3`
     ids_max: int = 100  # ids per batch request
     get_path: str | None = None  # per-id GET, where no ids filter exists
-    fields: tuple[str, ...] = ()  # `fields=` for a full record
+    fields: tuple[str, ...] = ()  # `fields=` of the list endpoint, for a full record
+    get_fields: tuple[str, ...] = ()  # `fields=` of the per-id GET (its own documented set)
+    fields_repeated: bool = False  # `fields=a&fields=b` (the spec's explode: true)
     id_fields: tuple[str, ...] | None = None  # `fields=` for an id-only listing
     hook_object: str = ""  # `object_type` of Keap's REST hook events
     id_field: str = "id"
     page_size: int = PAGE_SIZE
 
-    def list_params(self) -> dict[str, str | int]:
+    def list_params(self) -> Params:
         """Parameters every full-record list request carries."""
-        params: dict[str, str | int] = {"page_size": self.page_size}
+        params: Params = {"page_size": self.page_size}
         if self.fields:
-            params["fields"] = ",".join(self.fields)
+            params["fields"] = self.fields_value(self.fields)
         return params
+
+    def get_params(self) -> Params | None:
+        """Parameters of the per-id GET."""
+        return {"fields": self.fields_value(self.get_fields)} if self.get_fields else None
+
+    def fields_value(self, names: Sequence[str]) -> str | list[str]:
+        """`fields` as the spec spells it for this object: one comma-separated value, or
+        one parameter per name."""
+        return list(names) if self.fields_repeated else ",".join(names)
 
     def filter_by_ids(self, ids: list[int]) -> str | None:
         if self.ids_filter is None:
@@ -99,40 +112,28 @@ CONTACT_FIELDS: tuple[str, ...] = (
     "last_updated_by",
 )
 
-# Every Company property: the spec words `fields` as the list to include, and some
-# (update_time among them) are left out unless named.
+# The optional Company properties the list endpoint documents ("aren't included, by
+# default"); the rest come without asking. Keap may refuse any other name.
 COMPANY_FIELDS: tuple[str, ...] = (
-    "id",
-    "address",
     "notes",
-    "website",
-    "suffix",
-    "title",
-    "groups",
-    "company_name",
+    "fax_number",
+    "address",
+    "email_address",
+    "phone_number",
+    "update_time",
+    "create_time",
+    "custom_fields",
+)
+# The per-id GET documents its own set ("Available fields are: ..."); update_time and
+# create_time are not among them, and come without asking.
+COMPANY_GET_FIELDS: tuple[str, ...] = (
+    "address",
     "custom_fields",
     "email_address",
     "fax_number",
     "phone_number",
-    "update_time",
-    "create_time",
-    "anniversary_date",
-    "assistant_name",
-    "assistant_phone",
-    "billing_information",
-    "birth_date",
-    "contact_type",
-    "first_name",
-    "job_title",
-    "last_name",
-    "middle_name",
-    "preferred_name",
-    "owner_id",
-    "referral_code",
-    "spouse_name",
-    "account_id",
-    "created_by",
-    "last_updated_by",
+    "website",
+    "notes",
 )
 
 STREAMS: dict[str, StreamSpec] = {
@@ -172,6 +173,7 @@ STREAMS: dict[str, StreamSpec] = {
             id_order="id",
             get_path="/v2/companies/{id}",
             fields=COMPANY_FIELDS,
+            get_fields=COMPANY_GET_FIELDS,
             hook_object="company",
         ),
         StreamSpec(
@@ -201,6 +203,7 @@ STREAMS: dict[str, StreamSpec] = {
             id_compare="opportunity_id",
             ids_filter="ids",
             fields=("custom_fields", "created_by", "last_updated_by", "status_id"),
+            fields_repeated=True,
             hook_object="opportunity",
         ),
         StreamSpec(

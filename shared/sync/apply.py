@@ -53,7 +53,7 @@ async def _fetch_each(
     keap: KeapClient, spec: StreamSpec, store: Store, batch: list[int]
 ) -> tuple[set[int], int]:
     assert spec.get_path is not None
-    params = {"fields": ",".join(spec.fields)} if spec.fields else None
+    params = spec.get_params()
     records: list[dict[str, Any]] = []
     for record_id in batch:
         try:

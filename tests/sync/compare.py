@@ -22,7 +22,7 @@ async def keap_records(api_base: str, spec: StreamSpec) -> dict[int, dict[str, A
     out: dict[int, dict[str, Any]] = {}
     params: dict[str, Any] = {"page_size": 1000}
     if spec.fields:
-        params["fields"] = ",".join(spec.fields)
+        params["fields"] = spec.fields_value(spec.fields)
     async with httpx.AsyncClient(base_url=api_base, headers=API_KEY_HEADER, timeout=30) as http:
         token = None
         while True:
