@@ -1,23 +1,25 @@
-"""Keap v2 `filter` strings (`field==value;field2>5`) parsed into a `Query`.
+"""What each `filter` field means for the records: conditions become a `Query`.
 
-Only the fields each endpoint's spec lists are accepted; time and id conditions become
-ranges (cheap on generated data), the rest become predicates on the record.
+Which fields an endpoint takes, with which operators, wildcards and values, is Keap's
+spec's to say (`openapi.py`, checked by `query.py`); a `FilterDef` gives one field its
+meaning. Time and id conditions become ranges (cheap on generated data), the rest
+predicates on the record.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ApiError
+from .openapi import FilterField
+from .query import Condition
 from .timefmt import parse_ms
 
 Record = dict[str, Any]
 Getter = Callable[[Record], Any]
 
-_CONDITION = re.compile(r"^([A-Za-z0-9_]+)(==|!=|>=|<=|>|<)(.*)$")
 _CMP = ("==", "!=", ">=", "<=", ">", "<")
 
 
@@ -57,11 +59,11 @@ class Query:
 
 
 class FilterDef:
-    """One filterable field of one endpoint."""
+    """The meaning of one filter field; `supports`: the operators it can model."""
 
-    operators: tuple[str, ...] = ("==",)
+    supports: tuple[str, ...] = ("==",)
 
-    def apply(self, query: Query, name: str, op: str, value: str) -> None:
+    def apply(self, query: Query, fact: FilterField, op: str, value: str) -> None:
         raise NotImplementedError
 
 
@@ -72,11 +74,8 @@ class TimeBound(FilterDef):
     clock: str  # "create" or "update"
     bound: str  # "min" or "max"
 
-    def apply(self, query: Query, name: str, op: str, value: str) -> None:
-        try:
-            ms = parse_ms(value)
-        except ValueError as exc:
-            raise ApiError(400, f"Invalid value for filter '{name}': {exc}") from exc
+    def apply(self, query: Query, fact: FilterField, op: str, value: str) -> None:
+        ms = _ms(fact.name, value)
         attr = f"{self.clock}_{self.bound}"
         current = getattr(query, attr)
         if current is None:
@@ -87,25 +86,21 @@ class TimeBound(FilterDef):
 
 @dataclass
 class IdList(FilterDef):
-    """`ids==1,2,3` and its per-object spellings."""
+    """`ids==1,2,3` and its per-object spellings (the spec's limit is checked before)."""
 
-    max_ids: int | None = None
-
-    def apply(self, query: Query, name: str, op: str, value: str) -> None:
-        ids = _ints(name, [v for v in value.split(",") if v.strip()])
-        if self.max_ids is not None and len(ids) > self.max_ids:
-            raise ApiError(400, f"Filter '{name}' accepts at most {self.max_ids} ids")
-        query.ids = set(ids) if query.ids is None else query.ids & set(ids)
+    def apply(self, query: Query, fact: FilterField, op: str, value: str) -> None:
+        ids = set(_ints(fact.name, [v for v in value.split(",") if v.strip()]))
+        query.ids = ids if query.ids is None else query.ids & ids
 
 
 @dataclass
 class IdCompare(FilterDef):
     """`id>5`, `contact_id<=100`, `id!=7`: a range on the record's own id."""
 
-    operators: tuple[str, ...] = ("==", ">", "<", ">=", "<=")
+    supports: tuple[str, ...] = _CMP
 
-    def apply(self, query: Query, name: str, op: str, value: str) -> None:
-        (n,) = _ints(name, [value])
+    def apply(self, query: Query, fact: FilterField, op: str, value: str) -> None:
+        (n,) = _ints(fact.name, [value])
         if op == "==":
             query.id_min, query.id_max = max(query.id_min, n), _min(query.id_max, n)
         elif op == "!=":
@@ -118,33 +113,28 @@ class IdCompare(FilterDef):
 
 @dataclass
 class Match(FilterDef):
-    """Equality on a text field, case-insensitive; a trailing `*` makes it a prefix match.
+    """Equality on a text field, case-insensitive, as the spec words the field: a trailing
+    `*` is a prefix match (`wildcard`), `field==NONE` matches records without a value
+    (`none_token`), a bare value matches anywhere in the text (`contains`).
 
     `getter` may return a list (e.g. all of a contact's emails): any element matching counts.
-    `none_token`: `field==NONE` matches records without a value.
-    `contains`: a bare value matches anywhere in the text (notes' `title`).
     """
 
     getter: Getter
-    wildcard: bool = True
-    none_token: bool = False
-    contains: bool = False
 
-    def apply(self, query: Query, name: str, op: str, value: str) -> None:
+    def apply(self, query: Query, fact: FilterField, op: str, value: str) -> None:
         getter, wanted = self.getter, value.strip()
-        if self.none_token and wanted == "NONE":
+        if fact.none_token and wanted == "NONE":
             query.predicates.append(lambda r: _blank(getter(r)))
             return
-        prefix = self.wildcard and wanted.endswith("*")
-        if "*" in wanted[:-1] or ("*" in wanted and not self.wildcard):
-            raise ApiError(400, f"Filter '{name}' supports only a trailing wildcard")
-        needle = wanted.rstrip("*").casefold()
+        prefix = fact.wildcard and wanted.endswith("*")
+        needle, contains = wanted.rstrip("*").casefold(), fact.contains
 
         def test(text: Any) -> bool:
             s = str(text).casefold()
             if prefix:
                 return s.startswith(needle)
-            return needle in s if self.contains else s == needle
+            return needle in s if contains else s == needle
 
         query.predicates.append(lambda r: any(test(v) for v in _values(getter(r))))
 
@@ -154,13 +144,13 @@ class Compare(FilterDef):
     """A numeric comparison on a field (`billing_amount>=100`)."""
 
     getter: Getter
-    operators: tuple[str, ...] = _CMP
+    supports: tuple[str, ...] = _CMP
 
-    def apply(self, query: Query, name: str, op: str, value: str) -> None:
+    def apply(self, query: Query, fact: FilterField, op: str, value: str) -> None:
         try:
             wanted = float(value)
         except ValueError as exc:
-            raise ApiError(400, f"Filter '{name}' needs a number") from exc
+            raise ApiError(400, f"Filter '{fact.name}' needs a number") from exc
         ops: dict[str, Callable[[float, float], bool]] = {
             "==": float.__eq__,
             "!=": float.__ne__,
@@ -181,43 +171,71 @@ class Flag(FilterDef):
 
     getter: Getter
 
-    def apply(self, query: Query, name: str, op: str, value: str) -> None:
+    def apply(self, query: Query, fact: FilterField, op: str, value: str) -> None:
         text = value.strip().lower()
         if text not in ("true", "false", "1", "0"):
-            raise ApiError(400, f"Filter '{name}' needs true or false")
+            raise ApiError(400, f"Filter '{fact.name}' needs true or false")
         wanted, getter = text in ("true", "1"), self.getter
         query.predicates.append(lambda r: bool(getter(r)) == wanted)
 
 
 @dataclass
-class Unsupported(FilterDef):
-    """Listed by Keap's spec but not modelled by the sandbox: refused loudly, not ignored."""
+class AnyOf(FilterDef):
+    """`field==a,b,c`: the record's value (or any of its values) is one of the listed ones."""
 
-    def apply(self, query: Query, name: str, op: str, value: str) -> None:
-        raise ApiError(400, f"Filter '{name}' is valid for Keap but not implemented by the sandbox")
+    getter: Getter
+
+    def apply(self, query: Query, fact: FilterField, op: str, value: str) -> None:
+        wanted = {v.strip() for v in value.split(",") if v.strip()}
+        getter = self.getter
+        query.predicates.append(lambda r: any(str(v) in wanted for v in _values(getter(r))))
 
 
-def parse(text: str | None, defs: dict[str, FilterDef]) -> Query:
-    """Parse a `filter` value against the endpoint's filterable fields."""
+@dataclass
+class TimeField(FilterDef):
+    """Inclusive bound on a date-time field of the listed item (e.g. a tag's applied_time)."""
+
+    getter: Getter
+    bound: str  # "min" or "max"
+
+    def apply(self, query: Query, fact: FilterField, op: str, value: str) -> None:
+        wanted = _ms(fact.name, value)
+        getter, at_least = self.getter, self.bound == "min"
+
+        def test(item: Record) -> bool:
+            text = getter(item)
+            if not text:
+                return False
+            ms = parse_ms(text)
+            return ms >= wanted if at_least else ms <= wanted
+
+        query.predicates.append(test)
+
+
+def apply_conditions(
+    conditions: Iterable[Condition],
+    facts: dict[str, FilterField] | None,
+    defs: dict[str, FilterDef],
+) -> Query:
+    """The query of checked conditions; a field the spec lists but the sandbox does not
+    model is refused loudly, never ignored."""
     query = Query()
-    if not text:
-        return query
-    for part in text.split(";"):
-        condition = part.strip()
-        if not condition:
-            continue  # Keap's own examples end with a `;`
-        m = _CONDITION.match(condition)
-        if not m:
-            raise ApiError(400, f"Invalid filter condition '{condition}'")
-        name, op, value = m.groups()
-        fdef = defs.get(name)
-        if fdef is None:
-            allowed = ", ".join(sorted(defs)) or "none"
-            raise ApiError(400, f"Invalid filter field '{name}'. Allowed: {allowed}")
-        if op not in fdef.operators:
-            raise ApiError(400, f"Operator '{op}' is not supported for filter '{name}'")
-        fdef.apply(query, name, op, value)
+    for condition in conditions:
+        fdef = defs.get(condition.name)
+        if fdef is None or facts is None:
+            raise ApiError(
+                400,
+                f"Filter '{condition.name}' is valid for Keap but not implemented by the sandbox",
+            )
+        fdef.apply(query, facts[condition.name], condition.op, condition.value)
     return query
+
+
+def _ms(name: str, value: str) -> int:
+    try:
+        return parse_ms(value)
+    except ValueError as exc:
+        raise ApiError(400, f"Invalid value for filter '{name}': {exc}") from exc
 
 
 def _ints(name: str, values: list[str]) -> list[int]:
@@ -239,49 +257,3 @@ def _values(value: Any) -> list[Any]:
 
 def _blank(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
-
-
-@dataclass
-class AnyOf(FilterDef):
-    """`field==a,b,c`: the record's value (or any of its values) is one of the listed ones."""
-
-    getter: Getter
-
-    def apply(self, query: Query, name: str, op: str, value: str) -> None:
-        wanted = {v.strip() for v in value.split(",") if v.strip()}
-        getter = self.getter
-        query.predicates.append(lambda r: any(str(v) in wanted for v in _values(getter(r))))
-
-
-@dataclass
-class TimeField(FilterDef):
-    """Inclusive bound on a date-time field of the listed item (e.g. a tag's applied_time)."""
-
-    getter: Getter
-    bound: str  # "min" or "max"
-
-    def apply(self, query: Query, name: str, op: str, value: str) -> None:
-        try:
-            wanted = parse_ms(value)
-        except ValueError as exc:
-            raise ApiError(400, f"Invalid value for filter '{name}': {exc}") from exc
-        getter, at_least = self.getter, self.bound == "min"
-
-        def test(item: Record) -> bool:
-            text = getter(item)
-            if not text:
-                return False
-            ms = parse_ms(text)
-            return ms >= wanted if at_least else ms <= wanted
-
-        query.predicates.append(test)
-
-
-def field_names(text: str | None) -> set[str]:
-    """The field names a filter string mentions (for "cannot be combined" rules)."""
-    names = set()
-    for part in (text or "").split(";"):
-        m = _CONDITION.match(part.strip())
-        if m:
-            names.add(m.group(1))
-    return names

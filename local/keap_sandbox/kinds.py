@@ -1,13 +1,18 @@
-"""Per-object facts from Keap's v2 spec: query parameters, filters, orderings, fields.
+"""How the sandbox models each object: its records' keys, and what each filter and
+ordering of Keap's spec means for them.
 
-Parameter sets are copied from `keap-v2-openapi.yml`; tests/sandbox checks them
-against the spec, so a drift in either shows up as a failing test.
+Which names an endpoint takes (parameters, filter fields and their operators, orderings,
+`fields`) is Keap's spec's to say (`openapi.py`); this module only gives those names a
+meaning. A name the spec lists that has no meaning here is refused with a 400 that says
+so; a name modelled here that the spec does not list is reported by `spec_drift`, and a
+sandbox refuses to start with one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from .filters import (
@@ -19,12 +24,11 @@ from .filters import (
     IdList,
     Match,
     TimeBound,
-    Unsupported,
+    TimeField,
 )
+from .openapi import FieldsFact, Operations
 
 Record = dict[str, Any]
-
-LIST_PARAMS = frozenset({"filter", "order_by", "page_size", "page_token"})
 
 
 @dataclass(frozen=True)
@@ -36,29 +40,26 @@ class OrderKey:
 
 
 @dataclass(frozen=True)
-class FieldsParam:
-    """The `fields` query parameter of one object.
+class Projection:
+    """The properties an answer carries: only `keep` (in field order), or all but `hide`."""
 
-    `exact`: the list is the whole selection (contacts); otherwise it adds optional
-    properties to the default set (the spec words it so for the other objects).
-    """
+    keep: frozenset[str] | None = None
+    hide: frozenset[str] = frozenset()
 
-    allowed: frozenset[str]
-    hidden_by_default: frozenset[str]
-    exact: bool = False
-    default: frozenset[str] = frozenset()
+    def includes(self, name: str) -> bool:
+        return name in self.keep if self.keep is not None else name not in self.hide
 
-    def select(self, value: str | None) -> frozenset[str] | None:
-        """Names to keep (None: all except hidden ones). Raises ValueError on unknown names."""
-        if value is None:
-            return self.default if self.exact else None
-        names = {n.strip() for n in value.split(",") if n.strip()}
-        unknown = names - self.allowed
-        if unknown:
-            raise ValueError(", ".join(sorted(unknown)))
-        if self.exact:
-            return frozenset(names | {"id"})
-        return None if not names else frozenset(names)
+    def apply(self, record: Record) -> Record:
+        if self.keep is None:
+            if not self.hide.intersection(record):
+                return record
+            return {k: v for k, v in record.items() if k not in self.hide}
+        if self.keep.issuperset(record):
+            return record
+        return {k: record[k] for k in _in_field_order(self.keep) if k in record}
+
+
+EVERYTHING = Projection()
 
 
 @dataclass(frozen=True)
@@ -70,26 +71,26 @@ class KindSpec:
     update_field: str
     order_by: dict[str, OrderKey]
     filters: dict[str, FilterDef]
-    fields: FieldsParam | None = None
-    list_params: frozenset[str] = LIST_PARAMS
-    get_params: frozenset[str] = frozenset()
-    create_params: frozenset[str] = frozenset()
-    update_params: frozenset[str] = frozenset({"update_mask"})
+    # `fields` is the whole selection, and without it these come back (contacts); for
+    # the other objects `fields` adds the optional properties its description names.
+    default_fields: frozenset[str] | None = None
     deletable: bool = True
-    exclusive_filters: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
-    def project(self, record: Record, keep: frozenset[str] | None) -> Record:
-        """Drop the fields this request did not ask for."""
-        if self.fields is None:
-            return record
-        if keep is None or not self.fields.exact:
-            hidden = self.fields.hidden_by_default - (keep or frozenset())
-            if not hidden.intersection(record):
-                return record
-            return {k: v for k, v in record.items() if k not in hidden}
-        if keep.issuperset(record):
-            return record
-        return {k: record[k] for k in _in_field_order(keep) if k in record}
+    def projection(self, fields: FieldsFact | None, asked: tuple[str, ...] | None) -> Projection:
+        """What an operation documenting `fields` answers when asked for `asked`."""
+        return _projection(self.default_fields, fields, asked)
+
+
+@cache
+def _projection(
+    default: frozenset[str] | None, fields: FieldsFact | None, asked: tuple[str, ...] | None
+) -> Projection:
+    if fields is None:
+        return EVERYTHING  # an operation without `fields` answers with the whole record
+    if default is not None:
+        return Projection(keep=default if asked is None else frozenset(asked) | {"id"})
+    optional = frozenset(fields.names) | frozenset(fields.legacy)
+    return Projection(hide=optional - frozenset(asked or ()))
 
 
 _ORDERED: dict[frozenset[str], tuple[str, ...]] = {}
@@ -155,14 +156,6 @@ _ID = OrderKey("id")
 _CREATE = OrderKey("create")
 _UPDATE = OrderKey("update")
 
-CONTACT_FIELDS = _words(
-    "addresses anniversary_date birth_date company contact_type create_time custom_fields "
-    "email_addresses family_name fax_numbers given_name id job_title leadsource_id links "
-    "middle_name notes origin owner_id phone_numbers preferred_locale preferred_name prefix "
-    "referral_code score_value social_accounts source_type spouse_name suffix tag_ids time_zone "
-    "update_time utm_parameters website account_id assistant_name assistant_phone "
-    "billing_information created_by groups last_updated_by"
-)
 # Without `fields`, contacts come back with this deliberately small set. Keap's own default
 # is not documented precisely; a client that names what it needs works against both.
 CONTACT_DEFAULT_FIELDS = _words(
@@ -182,17 +175,6 @@ _FIELD_RANK = {
         )
     )
 }
-COMPANY_FIELDS = _words(
-    "id address notes website suffix title groups company_name custom_fields email_address "
-    "fax_number phone_number update_time create_time anniversary_date assistant_name "
-    "assistant_phone billing_information birth_date contact_type first_name job_title last_name "
-    "middle_name preferred_name owner_id referral_code spouse_name account_id created_by "
-    "last_updated_by"
-)
-OPPORTUNITY_OPTIONAL = _words(
-    "custom_fields created_by last_updated_by status_id monthly_revenue order_revenue objection "
-    "status stage_entrance_time"
-)
 
 KINDS: dict[str, KindSpec] = {
     "contacts": KindSpec(
@@ -212,7 +194,7 @@ KINDS: dict[str, KindSpec] = {
             "given_name": Match(_get("given_name")),
             "family_name": Match(_get("family_name")),
             "middle_name": Match(_get("middle_name")),
-            "company_id": Match(_get("company", "id"), wildcard=False),
+            "company_id": Match(_get("company", "id")),
             "contact_ids": IdList(),
             "ids": IdList(),
             "start_update_time": TimeBound("update", "min"),
@@ -220,28 +202,8 @@ KINDS: dict[str, KindSpec] = {
             "city": Match(_localities),
             "website": Match(_get("website")),
             "contact_id": IdCompare(),
-            **{
-                name: Unsupported()
-                for name in _words(
-                    "phone_number phone_fields state lead_source_name "
-                    + " ".join(
-                        f"{kind}_address_{part}"
-                        for kind in ("billing", "shipping", "other")
-                        for part in ("line1", "locality", "region", "postal_code", "country_code")
-                    )
-                )
-            },
         },
-        fields=FieldsParam(
-            allowed=CONTACT_FIELDS,
-            hidden_by_default=CONTACT_FIELDS - CONTACT_DEFAULT_FIELDS,
-            exact=True,
-            default=CONTACT_DEFAULT_FIELDS,
-        ),
-        list_params=LIST_PARAMS | {"fields"},
-        get_params=frozenset({"fields"}),
-        create_params=frozenset({"fields", "duplicate_option"}),
-        update_params=frozenset({"update_mask", "fields"}),
+        default_fields=CONTACT_DEFAULT_FIELDS,
     ),
     "companies": KindSpec(
         name="companies",
@@ -256,32 +218,14 @@ KINDS: dict[str, KindSpec] = {
             "email": OrderKey("field", _str_or_empty(_get("email_address", "email"))),
         },
         filters={
-            "company_name": Match(_get("company_name"), wildcard=False),
+            "company_name": Match(_get("company_name")),
             "name": Match(_get("company_name")),
-            "email": Match(_get("email_address", "email"), wildcard=False),
+            "email": Match(_get("email_address", "email")),
             "city": Match(_get("address", "locality")),
-            "state": Unsupported(),
             "since_time": TimeBound("update", "min"),
             "until_time": TimeBound("update", "max"),
             "company_id": IdCompare(),
         },
-        fields=FieldsParam(
-            allowed=COMPANY_FIELDS,
-            hidden_by_default=frozenset(
-                {
-                    "notes",
-                    "fax_number",
-                    "address",
-                    "email_address",
-                    "phone_number",
-                    "update_time",
-                    "create_time",
-                    "custom_fields",
-                }
-            ),
-        ),
-        list_params=LIST_PARAMS | {"fields"},
-        get_params=frozenset({"fields"}),
     ),
     "opportunities": KindSpec(
         name="opportunities",
@@ -297,30 +241,16 @@ KINDS: dict[str, KindSpec] = {
             "update_time": _UPDATE,
         },
         filters={
-            "stage_id": Match(_get("stage", "id"), wildcard=False),
-            "user_id": Match(_get("user", "id"), wildcard=False),
-            "contact_id": Match(_get("contact", "id"), wildcard=False),
+            "stage_id": Match(_get("stage", "id")),
+            "user_id": Match(_get("user", "id")),
+            "contact_id": Match(_get("contact", "id")),
             "opportunity_title": Match(_get("opportunity_title")),
-            "lead_source_name": Unsupported(),
-            "affiliate_id": Match(_get("affiliate_id"), wildcard=False),
+            "affiliate_id": Match(_get("affiliate_id")),
             "opportunity_id": IdCompare(),
-            "ids": IdList(max_ids=100),
-            "contact_phone": Unsupported(),
-            "contact_city": Unsupported(),
-            "contact_state": Unsupported(),
-            "projected_revenue_high": Compare(
-                _get("projected_revenue_high"), ("==", ">", "<", ">=", "<=")
-            ),
-            "projected_revenue_low": Compare(
-                _get("projected_revenue_low"), ("==", ">", "<", ">=", "<=")
-            ),
+            "ids": IdList(),
+            "projected_revenue_high": Compare(_get("projected_revenue_high")),
+            "projected_revenue_low": Compare(_get("projected_revenue_low")),
         },
-        fields=FieldsParam(allowed=OPPORTUNITY_OPTIONAL, hidden_by_default=OPPORTUNITY_OPTIONAL),
-        list_params=LIST_PARAMS | {"fields"},
-        get_params=frozenset({"fields"}),
-        create_params=frozenset({"fields"}),
-        update_params=frozenset({"update_mask", "fields"}),
-        exclusive_filters=(("opportunity_id", "ids"),),
     ),
     "orders": KindSpec(
         name="orders",
@@ -334,26 +264,20 @@ KINDS: dict[str, KindSpec] = {
             "modification_time": _UPDATE,
         },
         filters={
-            "id": IdCompare(("==", "<=", "<", ">=", ">", "!=")),
+            "id": IdCompare(),
             "ids": IdList(),
             "product_id": Match(
-                lambda r: [(i.get("product") or {}).get("id") for i in r.get("order_items") or []],
-                wildcard=False,
+                lambda r: [(i.get("product") or {}).get("id") for i in r.get("order_items") or []]
             ),
-            "contact_id": Match(_get("contact", "id"), wildcard=False),
-            "invoice_id": Match(_get("invoice_id"), wildcard=False),
-            "invoice_xid": Unsupported(),
+            "contact_id": Match(_get("contact", "id")),
+            "invoice_id": Match(_get("invoice_id")),
             "paid": Flag(lambda r: r.get("status") == "PAID"),
             "created_since_time": TimeBound("create", "min"),
             "created_until_time": TimeBound("create", "max"),
             "modified_since_time": TimeBound("update", "min"),
             "modified_until_time": TimeBound("update", "max"),
             "title": Match(_get("title")),
-            "order_type": Match(_get("order_type"), wildcard=False),
-            "shipping_locality": Unsupported(),
-            "shipping_region_code": Unsupported(),
-            "shipping_postal_code": Unsupported(),
-            "shipping_country_code": Unsupported(),
+            "order_type": Match(_get("order_type")),
         },
     ),
     "tasks": KindSpec(
@@ -369,25 +293,18 @@ KINDS: dict[str, KindSpec] = {
             "update_time": _UPDATE,
         },
         filters={
-            "contact_id": Match(_get("contact_id"), wildcard=False),
+            "contact_id": Match(_get("contact_id")),
             "has_due_date": Flag(lambda r: bool(r.get("due_time"))),
             "is_completed": Flag(_get("completed")),
-            "user_id": Match(_get("assigned_to_user_id"), wildcard=False),
-            "opportunity_id": Match(_get("opportunity_id"), wildcard=False),
+            "user_id": Match(_get("assigned_to_user_id")),
+            "opportunity_id": Match(_get("opportunity_id")),
             "task_ids": IdList(),
-            "priority": Match(_get("priority"), wildcard=False),
+            "priority": Match(_get("priority")),
             "since_time": TimeBound("update", "min"),
             "until_time": TimeBound("update", "max"),
             "id": IdCompare(),
             "title": Match(_get("title")),
         },
-        fields=FieldsParam(
-            allowed=frozenset({"custom_fields"}), hidden_by_default=frozenset({"custom_fields"})
-        ),
-        list_params=LIST_PARAMS | {"fields"},
-        get_params=frozenset({"fields"}),
-        create_params=frozenset({"fields"}),
-        update_params=frozenset({"update_mask", "fields"}),
     ),
     "products": KindSpec(
         name="products",
@@ -421,9 +338,9 @@ KINDS: dict[str, KindSpec] = {
             "update_time": _UPDATE,
         },
         filters={
-            "name": Match(_get("name"), wildcard=False),
-            "description": Match(_get("description"), wildcard=False, none_token=True),
-            "category_id": Match(_get("category", "id"), wildcard=False, none_token=True),
+            "name": Match(_get("name")),
+            "description": Match(_get("description")),
+            "category_id": Match(_get("category", "id")),
             "tag_ids": IdList(),
             "since_create_time": TimeBound("create", "min"),
             "until_create_time": TimeBound("create", "max"),
@@ -439,22 +356,14 @@ KINDS: dict[str, KindSpec] = {
         update_field="update_time",
         order_by={"id": _ID, "create_time": _CREATE, "update_time": _UPDATE},
         filters={
-            "id": IdCompare(("==", "!=", ">", "<", ">=", "<=")),
+            "id": IdCompare(),
             "ids": IdList(),
-            "title": Match(_get("title"), contains=True),
-            "contact_id": Match(_get("contact_id"), wildcard=False),
-            "assigned_to_user_id": Match(_get("assigned_to_user", "id"), wildcard=False),
+            "title": Match(_get("title")),
+            "contact_id": Match(_get("contact_id")),
+            "assigned_to_user_id": Match(_get("assigned_to_user", "id")),
             "since_time": TimeBound("update", "min"),
             "until_time": TimeBound("update", "max"),
         },
-        fields=FieldsParam(
-            allowed=frozenset({"custom_fields"}), hidden_by_default=frozenset({"custom_fields"})
-        ),
-        list_params=LIST_PARAMS | {"fields"},
-        get_params=frozenset({"fields"}),
-        create_params=frozenset({"fields"}),
-        update_params=frozenset({"update_mask", "fields"}),
-        exclusive_filters=(("id", "ids"),),
     ),
     "subscriptions": KindSpec(
         name="subscriptions",
@@ -469,10 +378,10 @@ KINDS: dict[str, KindSpec] = {
             "modification_time": _UPDATE,
         },
         filters={
-            "contact_id": Match(_get("contact_id"), wildcard=False),
-            "subscription_plan_id": Match(_get("subscription_plan_id"), wildcard=False),
-            "status": Match(lambda r: "Active" if r.get("active") else "Inactive", wildcard=False),
-            "id": IdCompare(("==", "<=", "<", ">=", ">", "!=")),
+            "contact_id": Match(_get("contact_id")),
+            "subscription_plan_id": Match(_get("subscription_plan_id")),
+            "status": Match(lambda r: "Active" if r.get("active") else "Inactive"),
+            "id": IdCompare(),
             "billing_amount": Compare(_get("billing_amount")),
             "ids": IdList(),
             "subscription_plan_ids": AnyOf(_get("subscription_plan_id")),
@@ -481,6 +390,67 @@ KINDS: dict[str, KindSpec] = {
     ),
 }
 
-# Sub-resources with their own parameter sets.
-TAG_CONTACTS_PARAMS = LIST_PARAMS
-CONTACT_TAGS_PARAMS = LIST_PARAMS
+
+# Tag applications, listed from either side.
+TAG_CONTACT_FILTERS: dict[str, FilterDef] = {
+    "given_name": Match(_get("given_name")),
+    "family_name": Match(_get("family_name")),
+    "email": Match(_get("email")),
+    "since_applied_time": TimeField(_get("applied_time"), "min"),
+    "until_applied_time": TimeField(_get("applied_time"), "max"),
+}
+TAG_CONTACT_ORDER = {
+    name: OrderKey("field", _str_or_empty(_get(name)))
+    for name in ("given_name", "family_name", "email", "applied_time")
+}
+CONTACT_TAG_FILTERS: dict[str, FilterDef] = {
+    "name": Match(_get("tag", "name")),
+    "description": Match(_get("tag", "description")),
+    "category_id": Match(_get("tag", "category", "id")),
+    "since_applied_time": TimeField(_get("applied_time"), "min"),
+    "until_applied_time": TimeField(_get("applied_time"), "max"),
+    "since_create_time": TimeField(_get("tag", "create_time"), "min"),
+    "until_create_time": TimeField(_get("tag", "create_time"), "max"),
+    "since_update_time": TimeField(_get("tag", "update_time"), "min"),
+    "until_update_time": TimeField(_get("tag", "update_time"), "max"),
+}
+CONTACT_TAG_ORDER = {
+    "name": OrderKey("field", _str_or_empty(_get("tag", "name"))),
+    "create_time": OrderKey("field", _str_or_empty(_get("tag", "create_time"))),
+    "update_time": OrderKey("field", _str_or_empty(_get("tag", "update_time"))),
+    "applied_time": OrderKey("field", _str_or_empty(_get("applied_time"))),
+    "category_id": OrderKey("field", _int_or_zero(_get("tag", "category", "id"))),
+}
+
+# Every list endpoint the sandbox serves: its filters and orderings.
+LISTINGS: dict[str, tuple[dict[str, FilterDef], dict[str, OrderKey]]] = {
+    **{f"GET /v2/{name}": (spec.filters, spec.order_by) for name, spec in KINDS.items()},
+    "GET /v2/contacts/{contact_id}/notes": (KINDS["notes"].filters, KINDS["notes"].order_by),
+    "GET /v2/tags/{tag_id}/contacts": (TAG_CONTACT_FILTERS, TAG_CONTACT_ORDER),
+    "GET /v2/contacts/{contact_id}/tags": (CONTACT_TAG_FILTERS, CONTACT_TAG_ORDER),
+}
+
+
+def spec_drift(operations: Operations) -> list[str]:
+    """Filters and orderings modelled here that Keap's spec does not list (or lists with
+    operators the model cannot apply)."""
+    problems: list[str] = []
+    for key, (filters, orders) in LISTINGS.items():
+        if key not in operations:
+            problems.append(f"{key} is not an operation of Keap's spec")
+            continue
+        op = operations[key]
+        listed = op.filters or {}
+        for name, meaning in filters.items():
+            fact = listed.get(name)
+            if fact is None:
+                problems.append(f"{key}: filter '{name}' is not in Keap's spec")
+            elif not set(fact.operators) <= set(meaning.supports):
+                problems.append(f"{key}: filter '{name}' takes {fact.operators} in Keap's spec")
+        documented = op.order_by.fields if op.order_by else ()
+        problems += [
+            f"{key}: order_by '{name}' is not in Keap's spec"
+            for name in orders
+            if name not in documented
+        ]
+    return problems

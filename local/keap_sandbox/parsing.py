@@ -1,11 +1,10 @@
-"""Shared request parsing for v2 endpoints: strict query parameters, ids, bodies,
-page_size, order_by, update_mask."""
+"""Shared request parsing for v2 endpoints: the query checked against Keap's spec, ids,
+bodies, page_size, order_by."""
 
 from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -13,39 +12,45 @@ from starlette.requests import Request
 
 from .errors import ApiError
 from .kinds import OrderKey
+from .openapi import Operation
 from .paging import Cursor
+from .query import CheckedQuery, QueryError, check_query
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
 
 DEFAULT_PAGE_SIZE = 1000
-MAX_PAGE_SIZE = 1000
+
+# "METHOD /v2/path" of every v2 operation the sandbox serves (each must be in the spec).
+SERVED: list[str] = []
 
 
-def check_params(request: Request, allowed: Iterable[str]) -> None:
-    """Refuse any query parameter the spec does not define for this operation.
-
-    Stricter than Keap (which ignores unknown ones), so a client sending v1-style
-    `limit`/`offset` fails in tests instead of silently reading page one forever.
-    """
-    allowed = set(allowed)
-    unknown = sorted({k for k in request.query_params if k not in allowed})
-    if unknown:
-        listed = ", ".join(sorted(allowed)) or "none"
-        raise ApiError(400, f"Unknown query parameter(s): {', '.join(unknown)}. Allowed: {listed}")
+def served(method: str, path: str) -> str:
+    """Register an operation the sandbox serves; its key into Keap's spec."""
+    key = f"{method} {path}"
+    SERVED.append(key)
+    return key
 
 
-def page_size(request: Request) -> int:
-    raw = request.query_params.get("page_size")
-    if raw is None or raw == "":
-        return DEFAULT_PAGE_SIZE
+def checked(request: Request, key: str) -> tuple[Operation, CheckedQuery]:
+    """The operation and its query, if the query fits Keap's spec (else a 400)."""
+    op = sandbox_of(request).operations[key]
     try:
-        size = int(raw)
-    except ValueError as exc:
-        raise ApiError(400, "page_size must be an integer") from exc
-    if size < 0 or size > MAX_PAGE_SIZE:
-        raise ApiError(400, f"page_size must be between 0 and {MAX_PAGE_SIZE}")
-    return size or DEFAULT_PAGE_SIZE
+        return op, check_query(op, request.query_params.multi_items())
+    except QueryError as exc:
+        raise ApiError(400, str(exc)) from exc
+
+
+def no_query(request: Request) -> None:
+    """v1 hook routes take no query parameters at all."""
+    if request.query_params:
+        unknown = ", ".join(sorted(set(request.query_params)))
+        raise ApiError(400, f"Unknown query parameter(s): {unknown}. Allowed: none")
+
+
+def page_size(query: CheckedQuery) -> int:
+    """The spec's bounds are checked already; 0 or none means the default."""
+    return query.page_size or DEFAULT_PAGE_SIZE
 
 
 @dataclass(frozen=True)
@@ -58,31 +63,22 @@ class Ordering:
 DEFAULT_ORDER = Ordering("id", OrderKey("id"), False)
 
 
-def ordering(raw: str | None, options: dict[str, OrderKey]) -> Ordering:
-    """`order_by=<field>[ asc|desc]`; without it, records come in ascending id order."""
-    if not raw:
+def ordering(order: tuple[str, bool] | None, options: dict[str, OrderKey]) -> Ordering:
+    """The checked `order_by`; without it, records come in ascending id order."""
+    if order is None:
         return DEFAULT_ORDER
-    parts = raw.replace(",", " ").split()
-    name = parts[0]
-    direction = parts[1].lower() if len(parts) > 1 else "asc"
-    if name not in options or direction not in ("asc", "desc") or len(parts) > 2:
-        allowed = ", ".join(options)
-        raise ApiError(400, f"Invalid order_by '{raw}'. Fields: {allowed}; directions: asc, desc")
-    return Ordering(name, options[name], direction == "desc")
+    name, desc = order
+    if name not in options:
+        raise ApiError(
+            400, f"order_by '{name}' is valid for Keap but not implemented by the sandbox"
+        )
+    return Ordering(name, options[name], desc)
 
 
 def cursor_fits(cursor: Cursor | None, order: Ordering) -> None:
     """A token's key must have the type its ordering produces (guards hand-made tokens)."""
     if cursor is not None and order.key.by != "field" and not isinstance(cursor.key, int):
         raise ApiError(400, "Invalid page_token")
-
-
-def mask(request: Request) -> list[str] | None:
-    """`update_mask`, given as repeated parameters or one comma-separated list."""
-    values = request.query_params.getlist("update_mask")
-    if not values:
-        return None
-    return [n.strip() for v in values for n in v.split(",") if n.strip()]
 
 
 def page_in_memory(

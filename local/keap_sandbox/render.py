@@ -12,7 +12,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from .generator import CUSTOM_FIELD_DEFS
-from .kinds import KindSpec
+from .kinds import KindSpec, Projection
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
@@ -21,16 +21,14 @@ Record = dict[str, Any]
 encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
-def wants_custom_fields(spec: KindSpec, keep: frozenset[str] | None) -> bool:
-    if spec.name not in CUSTOM_FIELD_DEFS:
-        return False
-    return spec.fields is None or (keep is not None and "custom_fields" in keep)
+def wants_custom_fields(spec: KindSpec, projection: Projection) -> bool:
+    return spec.name in CUSTOM_FIELD_DEFS and projection.includes("custom_fields")
 
 
-def view(sb: Sandbox, spec: KindSpec, record: Record, keep: frozenset[str] | None) -> Record:
+def view(sb: Sandbox, record: Record, projection: Projection) -> Record:
     """The record with only the fields this request asked for."""
-    out = spec.project(record, keep)
-    if spec.name == "contacts" and "tag_ids" in out:
+    out = projection.apply(record)
+    if "tag_ids" in out:  # contacts: tags deleted since are gone
         live = sb.records.live_tag_ids(out["tag_ids"])
         if live is not out["tag_ids"]:
             out = {**out, "tag_ids": live}
@@ -41,15 +39,15 @@ def list_body(
     sb: Sandbox,
     spec: KindSpec,
     records: list[Record],
-    keep: frozenset[str] | None,
+    projection: Projection,
     token: str | None,
 ) -> bytes:
     """A v2 list response for records read with `custom_fields=False`."""
-    if not wants_custom_fields(spec, keep):
-        return page(spec.list_key, [view(sb, spec, r, keep) for r in records], token)
+    if not wants_custom_fields(spec, projection):
+        return page(spec.list_key, [view(sb, r, projection) for r in records], token)
     gen, parts = sb.records.gen, []
     for record in records:
-        text = encode(view(sb, spec, record, keep))
+        text = encode(view(sb, record, projection))
         if "custom_fields" not in record:  # generated: splice in its shared set
             shared = gen.custom_fields_json(spec.name, int(record["id"]))
             text = f'{text[:-1]},"custom_fields":{shared}}}'

@@ -12,10 +12,15 @@ from starlette.responses import Response
 from . import filters, paging, render
 from .custom_fields import CONTACT_FIELDS
 from .errors import ApiError, json_response
-from .filters import Match, TimeField
-from .kinds import CONTACT_TAGS_PARAMS, KINDS, TAG_CONTACTS_PARAMS, OrderKey
+from .kinds import (
+    CONTACT_TAG_FILTERS,
+    CONTACT_TAG_ORDER,
+    KINDS,
+    TAG_CONTACT_FILTERS,
+    TAG_CONTACT_ORDER,
+)
 from .parsing import (
-    check_params,
+    checked,
     contact_of_path,
     json_body,
     ordering,
@@ -23,38 +28,32 @@ from .parsing import (
     page_size,
     path_id,
     sandbox_of,
+    served,
 )
 from .timefmt import iso
 
 Record = dict[str, Any]
 router = APIRouter()
 
-_TAG_CONTACT_FILTERS: dict[str, filters.FilterDef] = {
-    "given_name": Match(lambda r: r.get("given_name"), wildcard=False, none_token=True),
-    "family_name": Match(lambda r: r.get("family_name"), wildcard=False, none_token=True),
-    "email": Match(lambda r: r.get("email"), wildcard=False, none_token=True),
-    "since_applied_time": TimeField(lambda r: r.get("applied_time"), "min"),
-    "until_applied_time": TimeField(lambda r: r.get("applied_time"), "max"),
-}
-_TAG_CONTACT_ORDER = {
-    name: OrderKey("field", lambda r, n=name: r.get(n) or "")
-    for name in ("given_name", "family_name", "email", "applied_time")
-}
+TAG_CONTACTS = served("GET", "/v2/tags/{tag_id}/contacts")
+CONTACT_TAGS = served("GET", "/v2/contacts/{contact_id}/tags")
+APPLY_TAGS = served("POST", "/v2/tags/{tag_id}/contacts:applyTags")
+REMOVE_TAGS = served("POST", "/v2/tags/{tag_id}/contacts:removeTags")
+CONTACT_MODEL = served("GET", "/v2/contacts/model")
 
 
 async def _tag_contacts(request: Request) -> Response:
     """GET /v2/tags/{tag_id}/contacts: contacts carrying the tag (scans all contacts)."""
     sb = sandbox_of(request)
-    check_params(request, TAG_CONTACTS_PARAMS)
+    op, q = checked(request, TAG_CONTACTS)
     tag_id = path_id(request, "tag_id")
     if not sb.records["tags"].exists(tag_id):
         raise ApiError(404, f"Tag {tag_id} not found")
-    size = page_size(request)
-    order = ordering(request.query_params.get("order_by"), _TAG_CONTACT_ORDER)
-    raw_filter = request.query_params.get("filter")
-    query = filters.parse(raw_filter, _TAG_CONTACT_FILTERS)
-    fp = paging.fingerprint(request.url.path, raw_filter, order.name, str(order.desc))
-    after = paging.decode(request.query_params.get("page_token"), fp)
+    size = page_size(q)
+    order = ordering(q.order, TAG_CONTACT_ORDER)
+    query = filters.apply_conditions(q.conditions, op.filters, TAG_CONTACT_FILTERS)
+    fp = paging.fingerprint(request.url.path, q.first("filter"), order.name, str(order.desc))
+    after = paging.decode(q.first("page_token"), fp)
     entries = []
     for contact_id, contact in sb.records.contacts_with_tag(tag_id):
         item: Record = {"id": contact["id"]}
@@ -73,41 +72,16 @@ async def _tag_contacts(request: Request) -> Response:
     return Response(render.page("contacts", items, token), media_type="application/json")
 
 
-_CONTACT_TAG_FILTERS: dict[str, filters.FilterDef] = {
-    "name": Match(lambda r: r["tag"].get("name"), wildcard=False),
-    "description": Match(lambda r: r["tag"].get("description"), wildcard=False),
-    "category_id": Match(
-        lambda r: (r["tag"].get("category") or {}).get("id"), wildcard=False, none_token=True
-    ),
-    "since_applied_time": TimeField(lambda r: r.get("applied_time"), "min"),
-    "until_applied_time": TimeField(lambda r: r.get("applied_time"), "max"),
-    "since_create_time": TimeField(lambda r: r["tag"].get("create_time"), "min"),
-    "until_create_time": TimeField(lambda r: r["tag"].get("create_time"), "max"),
-    "since_update_time": TimeField(lambda r: r["tag"].get("update_time"), "min"),
-    "until_update_time": TimeField(lambda r: r["tag"].get("update_time"), "max"),
-}
-_CONTACT_TAG_ORDER = {
-    "name": OrderKey("field", lambda r: r["tag"].get("name") or ""),
-    "create_time": OrderKey("field", lambda r: r["tag"].get("create_time") or ""),
-    "update_time": OrderKey("field", lambda r: r["tag"].get("update_time") or ""),
-    "applied_time": OrderKey("field", lambda r: r.get("applied_time") or ""),
-    "category_id": OrderKey(
-        "field", lambda r: int((r["tag"].get("category") or {}).get("id") or 0)
-    ),
-}
-
-
 async def _contact_tags(request: Request) -> Response:
     """GET /v2/contacts/{contact_id}/tags: the contact's tags with their applied times."""
     sb = sandbox_of(request)
-    check_params(request, CONTACT_TAGS_PARAMS)
+    op, q = checked(request, CONTACT_TAGS)
     contact_id = contact_of_path(sb, request)
-    size = page_size(request)
-    order = ordering(request.query_params.get("order_by"), _CONTACT_TAG_ORDER)
-    raw_filter = request.query_params.get("filter")
-    query = filters.parse(raw_filter, _CONTACT_TAG_FILTERS)
-    fp = paging.fingerprint(request.url.path, raw_filter, order.name, str(order.desc))
-    after = paging.decode(request.query_params.get("page_token"), fp)
+    size = page_size(q)
+    order = ordering(q.order, CONTACT_TAG_ORDER)
+    query = filters.apply_conditions(q.conditions, op.filters, CONTACT_TAG_FILTERS)
+    fp = paging.fingerprint(request.url.path, q.first("filter"), order.name, str(order.desc))
+    after = paging.decode(q.first("page_token"), fp)
     contact = sb.records["contacts"].get(contact_id, custom_fields=False) or {}
     entries = []
     for tag_id_text in sb.records.live_tag_ids(contact.get("tag_ids") or []):
@@ -143,7 +117,7 @@ async def _tag_body_ids(request: Request) -> list[int]:
 
 async def _apply_tags(request: Request) -> Response:
     sb = sandbox_of(request)
-    check_params(request, ())
+    checked(request, APPLY_TAGS)
     tag_id = path_id(request, "tag_id")
     results = sb.records.apply_tag(tag_id, await _tag_body_ids(request))
     return json_response({"results": results})
@@ -151,16 +125,18 @@ async def _apply_tags(request: Request) -> Response:
 
 async def _remove_tags(request: Request) -> Response:
     sb = sandbox_of(request)
-    check_params(request, ())
+    checked(request, REMOVE_TAGS)
     tag_id = path_id(request, "tag_id")
     sb.records.remove_tag(tag_id, await _tag_body_ids(request))
     return Response(status_code=204)
 
 
 async def _contact_model(request: Request) -> Response:
-    check_params(request, ())
-    spec = KINDS["contacts"]
-    optional = sorted(spec.fields.hidden_by_default) if spec.fields else []
+    sb = sandbox_of(request)
+    checked(request, CONTACT_MODEL)
+    fields = sb.operations["GET /v2/contacts"].fields
+    default = KINDS["contacts"].default_fields or frozenset()
+    optional = sorted(set(fields.names) - default) if fields else []
     return json_response(
         {"custom_fields": [f.model() for f in CONTACT_FIELDS], "optional_properties": optional}
     )

@@ -13,17 +13,19 @@ from starlette.responses import Response
 from . import bodies, filters, paging, render
 from .errors import ApiError, json_response
 from .filters import Match
-from .kinds import KINDS, KindSpec
+from .kinds import KINDS, KindSpec, Projection
+from .openapi import FilterField, Operation
 from .parsing import (
-    check_params,
+    CheckedQuery,
+    checked,
     contact_of_path,
     cursor_fits,
     json_body,
-    mask,
     ordering,
     page_size,
     path_id,
     sandbox_of,
+    served,
 )
 
 if TYPE_CHECKING:
@@ -33,26 +35,19 @@ Record = dict[str, Any]
 Handler = Callable[[Request], Awaitable[Response]]
 
 router = APIRouter()
+_OF_CONTACT = FilterField("contact_id", "String")  # notes listed under their contact
 
 
-def _keep(spec: KindSpec, request: Request) -> frozenset[str] | None:
-    if spec.fields is None:
-        return None
-    try:
-        # Comma-separated (explode: false) or repeated (explode: true); the spec has both.
-        values = request.query_params.getlist("fields")
-        return spec.fields.select(",".join(values) if values else None)
-    except ValueError as exc:
-        raise ApiError(400, f"Invalid fields: {exc}") from exc
+def _projection(spec: KindSpec, op: Operation, query: CheckedQuery) -> Projection:
+    return spec.projection(op.fields, query.fields)
 
 
 # -- generic object endpoints ----------------------------------------------------------
 
 
-def _list_handler(spec: KindSpec, scoped_to_contact: bool = False) -> Handler:
+def _list_handler(spec: KindSpec, key: str, scoped_to_contact: bool = False) -> Handler:
     async def handler(request: Request) -> Response:
         sb = sandbox_of(request)
-        check_params(request, spec.list_params)
         coll = sb.records[spec.name]
         contact_id = path_id(request, "contact_id") if scoped_to_contact else None
         if contact_id is not None and not sb.records["contacts"].exists(contact_id):
@@ -66,85 +61,79 @@ def _list_handler(spec: KindSpec, scoped_to_contact: bool = False) -> Handler:
             str(request.query_params),
         )
         cached = sb.page_cache.get(cache_key)
-        if cached is not None:
+        if cached is not None:  # only answers to queries that fit the spec are kept
             return Response(cached, media_type="application/json")
 
-        size = page_size(request)
-        order = ordering(request.query_params.get("order_by"), spec.order_by)
-        raw_filter = request.query_params.get("filter")
-        query = filters.parse(raw_filter, spec.filters)
-        names = filters.field_names(raw_filter)
-        for a, b in spec.exclusive_filters:
-            if a in names and b in names:
-                raise ApiError(400, f"Filters '{a}' and '{b}' cannot be combined")
+        op, q = checked(request, key)
+        size = page_size(q)
+        order = ordering(q.order, spec.order_by)
+        query = filters.apply_conditions(q.conditions, op.filters, spec.filters)
         if contact_id is not None:
-            Match(lambda r: r.get("contact_id"), wildcard=False).apply(
-                query, "contact_id", "==", str(contact_id)
-            )
+            Match(lambda r: r.get("contact_id")).apply(query, _OF_CONTACT, "==", str(contact_id))
+        raw_filter = q.first("filter")
         fp = paging.fingerprint(request.url.path, raw_filter, order.name, str(order.desc))
-        after = paging.decode(request.query_params.get("page_token"), fp)
+        after = paging.decode(q.first("page_token"), fp)
         cursor_fits(after, order)
-        keep = _keep(spec, request)
 
         records, next_cursor = coll.list(query, order.key, order.desc, after, size)
         token = paging.encode(next_cursor, fp) if next_cursor else None
-        body = render.list_body(sb, spec, records, keep, token)
+        body = render.list_body(sb, spec, records, _projection(spec, op, q), token)
         sb.page_cache.put(cache_key, body)
         return Response(body, media_type="application/json")
 
     return handler
 
 
-def _get_handler(spec: KindSpec, id_param: str) -> Handler:
+def _get_handler(spec: KindSpec, key: str, id_param: str) -> Handler:
     async def handler(request: Request) -> Response:
         sb = sandbox_of(request)
-        check_params(request, spec.get_params)
+        op, q = checked(request, key)
         record_id = path_id(request, id_param)
-        keep = _keep(spec, request)
         record = _existing(sb, spec, record_id, request)
-        return json_response(render.view(sb, spec, record, keep))
+        return json_response(render.view(sb, record, _projection(spec, op, q)))
 
     return handler
 
 
-def _create_handler(spec: KindSpec) -> Handler:
+def _create_handler(spec: KindSpec, key: str) -> Handler:
     async def handler(request: Request) -> Response:
         sb = sandbox_of(request)
-        check_params(request, spec.create_params)
-        keep = _keep(spec, request)
+        op, q = checked(request, key)
+        projection = _projection(spec, op, q)
         body = await json_body(request)
         changes = bodies.checked_changes(spec.name, body, creating=True, mask=None)
-        duplicate = _duplicate_contact(sb, request, changes) if spec.name == "contacts" else None
+        option = q.first("duplicate_option")
+        duplicate = _duplicate_contact(sb, option, changes) if option else None
         if duplicate is not None:
             record = sb.records.update("contacts", duplicate, changes)
-            return json_response(render.view(sb, spec, record, keep), 200)
+            return json_response(render.view(sb, record, projection), 200)
         if "contact_id" in request.path_params:
             changes["contact_id"] = str(contact_of_path(sb, request))
         record = sb.records.create(spec.name, changes)
-        return json_response(render.view(sb, spec, record, keep), 201)
+        return json_response(render.view(sb, record, projection), 201)
 
     return handler
 
 
-def _update_handler(spec: KindSpec, id_param: str) -> Handler:
+def _update_handler(spec: KindSpec, key: str, id_param: str) -> Handler:
     async def handler(request: Request) -> Response:
         sb = sandbox_of(request)
-        check_params(request, spec.update_params)
+        op, q = checked(request, key)
         record_id = path_id(request, id_param)
-        keep = _keep(spec, request)
         _existing(sb, spec, record_id, request)
         body = await json_body(request)
-        changes = bodies.checked_changes(spec.name, body, creating=False, mask=mask(request))
+        mask = q.values.get("update_mask")  # its names are the spec's enum, checked
+        changes = bodies.checked_changes(spec.name, body, creating=False, mask=mask)
         record = sb.records.update(spec.name, record_id, changes)
-        return json_response(render.view(sb, spec, record, keep))
+        return json_response(render.view(sb, record, _projection(spec, op, q)))
 
     return handler
 
 
-def _delete_handler(spec: KindSpec, id_param: str) -> Handler:
+def _delete_handler(spec: KindSpec, key: str, id_param: str) -> Handler:
     async def handler(request: Request) -> Response:
         sb = sandbox_of(request)
-        check_params(request, ())
+        checked(request, key)
         record_id = path_id(request, id_param)
         _existing(sb, spec, record_id, request)
         sb.records.delete(spec.name, record_id)
@@ -163,13 +152,8 @@ def _existing(sb: Sandbox, spec: KindSpec, record_id: int, request: Request) -> 
     return record
 
 
-def _duplicate_contact(sb: Sandbox, request: Request, changes: Record) -> int | None:
-    """`duplicate_option=Email[AndName[AndCompany]]`: the existing contact to update."""
-    option = request.query_params.get("duplicate_option")
-    if option is None:
-        return None
-    if option not in ("Email", "EmailAndName", "EmailAndNameAndCompany"):
-        raise ApiError(400, "Invalid duplicate_option")
+def _duplicate_contact(sb: Sandbox, option: str, changes: Record) -> int | None:
+    """`duplicate_option=Email[AndName[AndCompany]]` (the spec's enum): the contact to update."""
     emails = {e.get("email", "").casefold() for e in changes.get("email_addresses") or []}
     if not emails:
         return None
@@ -206,31 +190,31 @@ ID_PARAMS = {
 }
 
 
+def _route(path: str, method: str, make: Callable[[str], Handler]) -> None:
+    router.add_api_route(path, make(served(method, path)), methods=[method])
+
+
 def _register() -> None:
     notes = KINDS["notes"]
-    router.add_api_route("/v2/notes", _list_handler(notes), methods=["GET"])
     base = "/v2/contacts/{contact_id}/notes"
-    router.add_api_route(base, _list_handler(notes, scoped_to_contact=True), methods=["GET"])
-    router.add_api_route(base, _create_handler(notes), methods=["POST"])
-    router.add_api_route(base + "/{note_id}", _get_handler(notes, "note_id"), methods=["GET"])
-    router.add_api_route(base + "/{note_id}", _update_handler(notes, "note_id"), methods=["PATCH"])
-    router.add_api_route(base + "/{note_id}", _delete_handler(notes, "note_id"), methods=["DELETE"])
+    one = base + "/{note_id}"
+    _route("/v2/notes", "GET", lambda k: _list_handler(notes, k))
+    _route(base, "GET", lambda k: _list_handler(notes, k, scoped_to_contact=True))
+    _route(base, "POST", lambda k: _create_handler(notes, k))
+    _route(one, "GET", lambda k: _get_handler(notes, k, "note_id"))
+    _route(one, "PATCH", lambda k: _update_handler(notes, k, "note_id"))
+    _route(one, "DELETE", lambda k: _delete_handler(notes, k, "note_id"))
     for name, spec in KINDS.items():
         if name == "notes":
             continue
         id_param = ID_PARAMS[name]
-        router.add_api_route(f"/v2/{name}", _list_handler(spec), methods=["GET"])
-        router.add_api_route(f"/v2/{name}", _create_handler(spec), methods=["POST"])
-        router.add_api_route(
-            f"/v2/{name}/{{{id_param}}}", _get_handler(spec, id_param), methods=["GET"]
-        )
-        router.add_api_route(
-            f"/v2/{name}/{{{id_param}}}", _update_handler(spec, id_param), methods=["PATCH"]
-        )
+        item = f"/v2/{name}/{{{id_param}}}"
+        _route(f"/v2/{name}", "GET", lambda k, s=spec: _list_handler(s, k))
+        _route(f"/v2/{name}", "POST", lambda k, s=spec: _create_handler(s, k))
+        _route(item, "GET", lambda k, s=spec, i=id_param: _get_handler(s, k, i))
+        _route(item, "PATCH", lambda k, s=spec, i=id_param: _update_handler(s, k, i))
         if spec.deletable:
-            router.add_api_route(
-                f"/v2/{name}/{{{id_param}}}", _delete_handler(spec, id_param), methods=["DELETE"]
-            )
+            _route(item, "DELETE", lambda k, s=spec, i=id_param: _delete_handler(s, k, i))
 
 
 _register()

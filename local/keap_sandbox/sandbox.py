@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, deque
+from functools import cache
 from typing import Any
 
 from starlette.types import Scope
@@ -15,11 +16,28 @@ from .changes import ChangeMaker
 from .config import RUNTIME_FIELDS, SandboxConfig
 from .faults import Faults
 from .hooks import HookManager
+from .kinds import spec_drift
 from .limits import Limits
+from .openapi import Operations, load_operations
 from .page_cache import PageCache
+from .parsing import SERVED
 from .records import Records
 
 Record = dict[str, Any]
+
+
+@cache
+def _checked_operations() -> Operations:
+    """Keap's spec as facts, once per process; refuses a sandbox whose model of an
+    endpoint names what the spec does not."""
+    from . import routes_tags, routes_v2  # noqa: F401 - registers the operations served
+
+    operations = load_operations()
+    problems = spec_drift(operations)
+    problems += [f"{key} is not in Keap's spec" for key in SERVED if key not in operations]
+    if problems:
+        raise RuntimeError("the sandbox disagrees with Keap's spec: " + "; ".join(problems))
+    return operations
 
 
 class Sandbox:
@@ -27,6 +45,7 @@ class Sandbox:
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
+        self.operations = _checked_operations()
         self.records = Records(self.config)
         self.auth = Auth(self.config)
         self.limits = Limits(self.config)

@@ -138,12 +138,12 @@ async def test_descending_order_and_page_size_limits(
 
 
 async def test_a_page_token_belongs_to_its_query(api: httpx.AsyncClient) -> None:
-    first = await api.get("/v2/contacts", params={"page_size": 10, "order_by": "update_time"})
+    first = await api.get("/v2/contacts", params={"page_size": 10, "order_by": "update_time asc"})
     token = first.json()["next_page_token"]
     other = await api.get("/v2/contacts", params={"page_size": 10, "page_token": token})
     assert other.status_code == 400
     same = await api.get(
-        "/v2/contacts", params={"page_size": 50, "order_by": "update_time", "page_token": token}
+        "/v2/contacts", params={"page_size": 50, "order_by": "update_time asc", "page_token": token}
     )
     assert same.status_code == 200, "page_size may change between pages"
     assert (await api.get("/v2/contacts", params={"page_token": "garbage!"})).status_code == 400

@@ -44,7 +44,7 @@ async def test_create_read_update_delete_a_contact(api: httpx.AsyncClient) -> No
     masked = await api.patch(
         f"/v2/contacts/{contact_id}",
         params={
-            "update_mask": "family_name,job_title",
+            "update_mask": ["family_name", "job_title"],  # explode: true, so repeated
             "fields": "given_name,family_name,job_title",
         },
         json={"given_name": "Ignored", "job_title": "Countess"},
@@ -73,6 +73,8 @@ async def test_bodies_are_checked_against_the_request_schema(api: httpx.AsyncCli
     assert missing.status_code == 400 and "contact_id" in missing.json()["message"]
     bad_mask = await api.patch("/v2/contacts/1", params={"update_mask": "FirstName"}, json={})
     assert bad_mask.status_code == 400
+    joined = await api.patch("/v2/contacts/1", params={"update_mask": "job_title,notes"}, json={})
+    assert joined.status_code == 400 and "update_mask=a&update_mask=b" in joined.json()["message"]
     no_delete = await api.delete("/v2/subscriptions/1")
     assert no_delete.status_code == 405 and no_delete.json()["code"] == 405
 
