@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import pytest_asyncio
 import yaml
 from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
@@ -106,6 +107,20 @@ async def authorized_client(keap: RunningSandbox) -> AsyncIterator[httpx.AsyncCl
 @pytest.fixture
 async def api(keap: RunningSandbox) -> AsyncIterator[httpx.AsyncClient]:
     async with authorized_client(keap) as client:
+        yield client
+
+
+# One sandbox for a whole module, for tests that only read or add records of their own
+# (such a module marks itself `pytest.mark.asyncio(loop_scope="module")`).
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_keap() -> AsyncIterator[RunningSandbox]:
+    async with serve_sandbox(small_config()) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_api(module_keap: RunningSandbox) -> AsyncIterator[httpx.AsyncClient]:
+    async with authorized_client(module_keap) as client:
         yield client
 
 

@@ -6,6 +6,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+import pytest
+
 from local.keap_sandbox.kinds import spec_drift
 from local.keap_sandbox.openapi import (
     V2_SPEC,
@@ -15,38 +17,34 @@ from local.keap_sandbox.openapi import (
 )
 from local.keap_sandbox.query import QueryError, check_query
 from tests.conftest import KEAP_FACTS
+from tests.sandbox.conftest import keap_spec
 
 
 def test_the_sandbox_reads_the_repositorys_copy_of_the_spec() -> None:
     assert V2_SPEC == KEAP_FACTS / "keap-v2-openapi.yml"
 
 
-def test_fields_names_come_from_each_operations_description() -> None:
+def _description(method: str, path: str, name: str) -> str:
+    operation = keap_spec()["paths"]["/rest" + path][method]
+    return str(next(p for p in operation["parameters"] if p["name"] == name)["description"])
+
+
+@pytest.mark.parametrize("path", ["/v2/companies", "/v2/companies/{company_id}"])
+def test_fields_names_are_the_ones_the_description_puts_in_backticks(path: str) -> None:
+    ticked = _description("get", path, "fields").split("`")[1::2]
+    fields = load_operations()[f"GET {path}"].fields
+    assert fields is not None and list(fields.names) == ticked
+
+
+def test_fields_names_listed_in_plain_words_are_read_too() -> None:
     ops = load_operations()
-    assert ops["GET /v2/companies"].fields.names == (  # type: ignore[union-attr]
-        "notes",
-        "fax_number",
-        "address",
-        "email_address",
-        "phone_number",
-        "update_time",
-        "create_time",
-        "custom_fields",
-    )
-    assert ops["GET /v2/companies/{company_id}"].fields.names == (  # type: ignore[union-attr]
-        "address",
-        "custom_fields",
-        "email_address",
-        "fax_number",
-        "phone_number",
-        "website",
-        "notes",
-    )
     opportunities = ops["GET /v2/opportunities"].fields
     assert opportunities is not None
     assert opportunities.names == ("custom_fields", "created_by", "last_updated_by", "status_id")
     assert "stage_entrance_time" in opportunities.legacy
     assert ops["GET /v2/tasks"].fields.names == ("custom_fields",)  # type: ignore[union-attr]
+    contacts = ops["GET /v2/contacts"].fields
+    assert contacts is not None and {"id", "custom_fields", "update_time"} <= set(contacts.names)
 
 
 def test_filters_carry_what_their_lines_say() -> None:

@@ -3,29 +3,14 @@ taking the stricter reading where the document can be read two ways."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
-from local.keap_sandbox import RunningSandbox, serve_sandbox
-from tests.sandbox.conftest import authorized_client, keap_spec, small_config
+from tests.sandbox.conftest import keap_spec
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def keap() -> AsyncIterator[RunningSandbox]:
-    async with serve_sandbox(small_config()) as running:
-        yield running
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def api(keap: RunningSandbox) -> AsyncIterator[httpx.AsyncClient]:
-    async with authorized_client(keap) as client:
-        yield client
 
 
 def _schema(ref: str) -> dict[str, Any]:
@@ -75,53 +60,59 @@ def _fields(names: list[str], repeated: bool) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("spec_path", "url", "repeated"), FIELDS_OPERATIONS)
 async def test_fields_takes_exactly_the_names_the_endpoint_documents(
-    spec_path: str, url: str, repeated: bool, api: httpx.AsyncClient
+    spec_path: str, url: str, repeated: bool, module_api: httpx.AsyncClient
 ) -> None:
     documented = _documented_fields("get", spec_path)
     assert documented, spec_path
-    everything = await api.get(url, params=_fields(documented, repeated))
+    everything = await module_api.get(url, params=_fields(documented, repeated))
     assert everything.status_code == 200, everything.text
 
     undocumented = sorted(_record_properties("get", spec_path) - set(documented) - {"id"})
     for name in undocumented:
-        refused = await api.get(url, params=_fields([name], repeated))
+        refused = await module_api.get(url, params=_fields([name], repeated))
         assert refused.status_code == 400, (spec_path, name, refused.text)
         assert name in refused.json()["message"]
 
 
 async def test_companies_answer_with_the_optional_properties_asked_for(
-    api: httpx.AsyncClient,
+    module_api: httpx.AsyncClient,
 ) -> None:
-    plain = (await api.get("/v2/companies")).json()["companies"]
+    plain = (await module_api.get("/v2/companies")).json()["companies"]
     assert all("update_time" not in c and "company_name" in c for c in plain)
     everything = ",".join(_documented_fields("get", "/v2/companies"))
-    listed = (await api.get("/v2/companies", params={"fields": everything})).json()["companies"]
+    listed = (await module_api.get("/v2/companies", params={"fields": everything})).json()[
+        "companies"
+    ]
     assert all({"update_time", "create_time", "custom_fields"} <= set(c) for c in listed)
     full = next(c for c in listed if "website" in c and "notes" in c)
 
     # The per-id GET names website among its optional properties, and not the times.
-    one_plain = (await api.get(f"/v2/companies/{full['id']}")).json()
+    one_plain = (await module_api.get(f"/v2/companies/{full['id']}")).json()
     assert "website" not in one_plain and "notes" not in one_plain
     assert one_plain["update_time"] == full["update_time"]
-    one = (await api.get(f"/v2/companies/{full['id']}", params={"fields": "website,notes"})).json()
+    one = (
+        await module_api.get(f"/v2/companies/{full['id']}", params={"fields": "website,notes"})
+    ).json()
     assert (one["website"], one["notes"]) == (full["website"], full["notes"])
 
 
-async def test_arrays_repeat_as_the_schema_says(api: httpx.AsyncClient) -> None:
+async def test_arrays_repeat_as_the_schema_says(module_api: httpx.AsyncClient) -> None:
     # explode: false takes one comma-separated value, never repeated parameters
-    repeated = await api.get("/v2/contacts", params={"fields": ["id", "given_name"]})
+    repeated = await module_api.get("/v2/contacts", params={"fields": ["id", "given_name"]})
     assert repeated.status_code == 400 and "comma-separated" in repeated.json()["message"]
     # explode: true (the default) takes repeated parameters; a comma is part of a value
-    joined = await api.get("/v2/opportunities", params={"fields": "custom_fields,status_id"})
+    joined = await module_api.get("/v2/opportunities", params={"fields": "custom_fields,status_id"})
     assert joined.status_code == 400 and "fields=a&fields=b" in joined.json()["message"]
-    ok = await api.get("/v2/opportunities", params={"fields": ["custom_fields", "status_id"]})
+    ok = await module_api.get(
+        "/v2/opportunities", params={"fields": ["custom_fields", "status_id"]}
+    )
     assert ok.status_code == 200
 
 
 async def test_legacy_opportunity_fields_need_a_feature_the_tenant_lacks(
-    api: httpx.AsyncClient,
+    module_api: httpx.AsyncClient,
 ) -> None:
-    refused = await api.get("/v2/opportunities", params={"fields": "stage_entrance_time"})
+    refused = await module_api.get("/v2/opportunities", params={"fields": "stage_entrance_time"})
     assert refused.status_code == 400 and "legacy" in refused.json()["message"]
 
 
@@ -129,9 +120,9 @@ async def test_legacy_opportunity_fields_need_a_feature_the_tenant_lacks(
     "order_by", ["id", "id ascending", "id  asc", "id,asc", "website asc", "ID asc"]
 )
 async def test_order_by_is_one_listed_field_and_one_listed_direction(
-    order_by: str, api: httpx.AsyncClient
+    order_by: str, module_api: httpx.AsyncClient
 ) -> None:
-    refused = await api.get("/v2/companies", params={"order_by": order_by})
+    refused = await module_api.get("/v2/companies", params={"order_by": order_by})
     assert refused.status_code == 400 and "order_by" in refused.json()["message"]
 
 
@@ -157,9 +148,9 @@ async def test_order_by_is_one_listed_field_and_one_listed_direction(
     ],
 )
 async def test_filters_follow_each_fields_description(
-    path: str, condition: str, accepted: bool, api: httpx.AsyncClient
+    path: str, condition: str, accepted: bool, module_api: httpx.AsyncClient
 ) -> None:
-    response = await api.get(path, params={"filter": condition})
+    response = await module_api.get(path, params={"filter": condition})
     assert response.status_code == (200 if accepted else 400), response.text
 
 
@@ -167,19 +158,19 @@ async def test_filters_follow_each_fields_description(
     ("size", "accepted"), [(0, True), (1000, True), (1001, False), (-1, False)]
 )
 async def test_page_size_is_within_the_specs_bounds(
-    size: int, accepted: bool, api: httpx.AsyncClient
+    size: int, accepted: bool, module_api: httpx.AsyncClient
 ) -> None:
-    response = await api.get("/v2/tags", params={"page_size": size})
+    response = await module_api.get("/v2/tags", params={"page_size": size})
     assert response.status_code == (200 if accepted else 400), response.text
 
 
-async def test_single_valued_parameters_are_not_repeated(api: httpx.AsyncClient) -> None:
-    response = await api.get("/v2/tags", params={"page_size": [5, 6]})
+async def test_single_valued_parameters_are_not_repeated(module_api: httpx.AsyncClient) -> None:
+    response = await module_api.get("/v2/tags", params={"page_size": [5, 6]})
     assert response.status_code == 400 and "page_size" in response.json()["message"]
 
 
-async def test_enums_are_the_specs(api: httpx.AsyncClient) -> None:
-    response = await api.post(
+async def test_enums_are_the_specs(module_api: httpx.AsyncClient) -> None:
+    response = await module_api.post(
         "/v2/contacts",
         params={"duplicate_option": "Phone"},
         json={"given_name": "Dup", "email_addresses": [{"email": "d@example.com"}]},

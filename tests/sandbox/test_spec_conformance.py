@@ -3,36 +3,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
-from local.keap_sandbox import RunningSandbox, serve_sandbox
+from local.keap_sandbox import RunningSandbox
 from tests.sandbox.conftest import (
     assert_matches_spec,
-    authorized_client,
     items,
     keap_spec,
-    small_config,
 )
 
 # One sandbox for the module: these tests only read, or add records of their own.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def keap() -> AsyncIterator[RunningSandbox]:
-    async with serve_sandbox(small_config()) as running:
-        yield running
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def api(keap: RunningSandbox) -> AsyncIterator[httpx.AsyncClient]:
-    async with authorized_client(keap) as client:
-        yield client
 
 
 # (list path, list key, single-record path or None)
@@ -91,32 +75,32 @@ def _allowed_from_400(response: httpx.Response) -> set[str]:
 
 @pytest.mark.parametrize("kind", list(OBJECTS))
 async def test_every_list_page_and_record_fits_the_schema(
-    kind: str, api: httpx.AsyncClient, keap: RunningSandbox
+    kind: str, module_api: httpx.AsyncClient, module_keap: RunningSandbox
 ) -> None:
     list_path, key, get_path = OBJECTS[kind]
     for params in ({}, ALL_FIELDS.get(kind, {})):
         token, seen = None, 0
         while True:
             query = {"page_size": 25, **params, **({"page_token": token} if token else {})}
-            page = await api.get(list_path, params=query)
+            page = await module_api.get(list_path, params=query)
             assert_matches_spec(page)
             seen += len(items(page, key))
             token = page.json().get("next_page_token")
             if not token:
                 break
-        assert seen == keap.sandbox.records[kind].live_count()
+        assert seen == module_keap.sandbox.records[kind].live_count()
 
-    records = items(await api.get(list_path, params={"page_size": 15}), key)
+    records = items(await module_api.get(list_path, params={"page_size": 15}), key)
     for record in records:
         path = get_path.format(id=record["id"], contact_id=record.get("contact_id"))
-        got = await api.get(path, params=GET_FIELDS.get(kind, {}))
+        got = await module_api.get(path, params=GET_FIELDS.get(kind, {}))
         assert got.status_code == 200, got.text
         assert_matches_spec(got)
         assert got.json()["id"] == record["id"]
 
 
-async def test_write_responses_fit_the_schema(api: httpx.AsyncClient) -> None:
-    created = await api.post(
+async def test_write_responses_fit_the_schema(module_api: httpx.AsyncClient) -> None:
+    created = await module_api.post(
         "/v2/contacts",
         json={
             "given_name": "Zoë",
@@ -128,7 +112,7 @@ async def test_write_responses_fit_the_schema(api: httpx.AsyncClient) -> None:
     assert created.status_code == 201, created.text
     assert_matches_spec(created)
     contact_id = created.json()["id"]
-    patched = await api.patch(f"/v2/contacts/{contact_id}", json={"job_title": "CTO"})
+    patched = await module_api.patch(f"/v2/contacts/{contact_id}", json={"job_title": "CTO"})
     assert_matches_spec(patched)
 
     writes: list[tuple[str, str, dict[str, Any]]] = [
@@ -164,11 +148,11 @@ async def test_write_responses_fit_the_schema(api: httpx.AsyncClient) -> None:
         ("post", "/v2/subscriptions", {"contact_id": contact_id, "subscription_plan_id": "31"}),
     ]
     for method, path, body in writes:
-        response = await api.request(method, path, json=body)
+        response = await module_api.request(method, path, json=body)
         assert response.status_code == 201, (path, response.text)
         assert_matches_spec(response)
         record_path = f"{path}/{response.json()['id']}"
-        patched = await api.patch(record_path, json=_patch_for(path))
+        patched = await module_api.patch(record_path, json=_patch_for(path))
         assert patched.status_code == 200, (record_path, patched.text)
         assert_matches_spec(patched)
 
@@ -187,8 +171,10 @@ def _patch_for(path: str) -> dict[str, Any]:
     }[path.rsplit("/", 1)[-1]]
 
 
-async def test_tag_and_model_endpoints_fit_the_schema(api: httpx.AsyncClient) -> None:
-    contacts = items(await api.get("/v2/contacts", params={"fields": "id,tag_ids"}), "contacts")
+async def test_tag_and_model_endpoints_fit_the_schema(module_api: httpx.AsyncClient) -> None:
+    contacts = items(
+        await module_api.get("/v2/contacts", params={"fields": "id,tag_ids"}), "contacts"
+    )
     tagged = next(c for c in contacts if c["tag_ids"])
     tag_id = tagged["tag_ids"][0]
     for path in (
@@ -196,10 +182,10 @@ async def test_tag_and_model_endpoints_fit_the_schema(api: httpx.AsyncClient) ->
         f"/v2/contacts/{tagged['id']}/tags",
         "/v2/contacts/model",
     ):
-        response = await api.get(path)
+        response = await module_api.get(path)
         assert response.status_code == 200, response.text
         assert_matches_spec(response)
-    applied = await api.post(
+    applied = await module_api.post(
         f"/v2/tags/{tag_id}/contacts:applyTags", json={"contact_ids": ["1", "2"]}
     )
     assert_matches_spec(applied)
@@ -246,17 +232,17 @@ _ID_PARAMS = {
 
 @pytest.mark.parametrize(("method", "path", "spec_path"), _operations())
 async def test_query_parameters_are_exactly_the_specs(
-    method: str, path: str, spec_path: str, api: httpx.AsyncClient
+    method: str, path: str, spec_path: str, module_api: httpx.AsyncClient
 ) -> None:
     """Asked with an unknown parameter, the sandbox names what it accepts: the spec's set."""
     url = path.replace("{contact_id}", "1").replace("{id}", "1")
-    response = await api.request(method, url, params={"no_such_param": "1"}, json={})
+    response = await module_api.request(method, url, params={"no_such_param": "1"}, json={})
     assert _allowed_from_400(response) == _spec_query_params(method, spec_path)
 
 
 @pytest.mark.parametrize("param", ["limit", "offset", "since", "order"])
-async def test_v1_style_parameters_are_refused(param: str, api: httpx.AsyncClient) -> None:
-    response = await api.get("/v2/contacts", params={param: "10"})
+async def test_v1_style_parameters_are_refused(param: str, module_api: httpx.AsyncClient) -> None:
+    response = await module_api.get("/v2/contacts", params={param: "10"})
     assert response.status_code == 400
     assert param in response.json()["message"]
 
@@ -274,22 +260,22 @@ def _spec_list_choices(list_path: str, param: str) -> list[str]:
 
 @pytest.mark.parametrize("kind", list(OBJECTS))
 async def test_every_filter_field_and_ordering_in_the_spec_is_known(
-    kind: str, api: httpx.AsyncClient
+    kind: str, module_api: httpx.AsyncClient
 ) -> None:
     list_path, key, _ = OBJECTS[kind]
     names = _spec_list_choices(list_path, "filter")
     assert names, "the spec lists filter fields for every object"
     for name in names:
-        response = await api.get(list_path, params={"filter": f"{name}==1"})
+        response = await module_api.get(list_path, params={"filter": f"{name}==1"})
         if response.status_code == 400:
             message = response.json()["message"]
             assert "Invalid filter field" not in message, (name, message)
     for name in _spec_list_choices(list_path, "order_by"):
         for direction in ("asc", "desc"):
-            response = await api.get(
+            response = await module_api.get(
                 list_path, params={"order_by": f"{name} {direction}", "page_size": 5}
             )
             assert response.status_code == 200, (name, response.text)
-    unknown = await api.get(list_path, params={"filter": "no_such_field==1"})
+    unknown = await module_api.get(list_path, params={"filter": "no_such_field==1"})
     assert unknown.status_code == 400
-    assert items(await api.get(list_path, params={"page_size": 1}), key)
+    assert items(await module_api.get(list_path, params={"page_size": 1}), key)
