@@ -1,79 +1,209 @@
-"""Every name the sync sends to Keap or reads from it, checked against Keap's v2 spec."""
+"""Every request the sync can send to Keap, held to Keap's v2 spec.
+
+What an endpoint takes is read from `keap-v2-openapi.yml` (parameter names, enums and
+`explode`, and the prose of `fields`, `order_by` and `filter`; see
+`local/keap_sandbox/openapi.py`). The requests are built by the project's own code: every
+position a stream's state can be in, and the requests a real run sends (first pages, next
+pages, runs resumed after their budget ran out, incremental runs, reconciliation, batches
+of hook ids and per-id GETs), as the sandbox logged them.
+"""
 
 from __future__ import annotations
 
 import re
-from functools import cache
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
+import asyncpg
 import pytest
-import yaml
 
-from shared.keap.streams import STREAMS, StreamSpec
+from local.keap_sandbox.openapi import load_operations
+from local.keap_sandbox.query import check_query
+from shared.coordinator.client import CoordinatorClient, KeapAccess
+from shared.keap.client import KeapClient, StaticCredentials
+from shared.keap.streams import STREAM_NAMES, STREAMS, StreamSpec
+from shared.store.store import Store
 from shared.store.tables import TABLES
-from tests.conftest import KEAP_FACTS
+from shared.sync import service
+from shared.sync.apply import apply_ids
+from shared.sync.budget import Budget
+from shared.sync.reconcile import _id_listing
+from shared.sync.state import StreamState
+from tests.sandbox.conftest import keap_spec
+from tests.sync.conftest import API_KEY, SyncWorld, start_world, stop_world
 
-PREFIX = "/rest"  # the spec's paths start at /rest/v2; ours are relative to .../crm/rest
-
-
-@cache
-def spec_doc() -> dict[str, Any]:
-    return yaml.safe_load((KEAP_FACTS / "keap-v2-openapi.yml").read_text())
-
-
-def schema(ref: str) -> dict[str, Any]:
-    return spec_doc()["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+CURSOR = "2025-03-01T10:00:00.000Z"
+TOKEN = "opaque-page-token"
 
 
-def operation(path: str) -> dict[str, Any]:
-    return spec_doc()["paths"][PREFIX + path]["get"]
+def _items(params: dict[str, Any]) -> list[tuple[str, str]]:
+    """Query items as httpx sends a params dict (a list: one parameter per item)."""
+    out: list[tuple[str, str]] = []
+    for name, value in params.items():
+        values = value if isinstance(value, list) else [value]
+        out += [(name, str(v)) for v in values]
+    return out
 
 
-def param(op: dict[str, Any], name: str) -> dict[str, Any]:
-    return next(p for p in op["parameters"] if p["name"] == name)
+def _problem(method: str, path: str, items: Iterable[tuple[str, str]]) -> str | None:
+    """Why Keap's spec refuses the request, or None."""
+    op = load_operations().match(method, path)
+    if op is None:
+        return f"{method} {path} is not an operation of Keap's spec"
+    try:
+        check_query(op, items)
+    except ValueError as exc:
+        return f"{method} {path}?{list(items)}: {exc}"
+    return None
 
 
-def item_schema(stream: StreamSpec) -> dict[str, Any]:
-    op = operation(stream.path)
-    listing = schema(op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"])
-    items = listing["properties"][stream.items_key]
-    return schema(items["items"]["$ref"])
+def _built_requests(spec: StreamSpec) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Every list request shape the stream's state builds, by what it is for."""
+    positions: dict[str, dict[str, Any] | None] = {
+        "first full pass": None,
+        "incremental pass": {"cursor": CURSOR},
+        "resumed pass": {
+            "cursor": CURSOR,
+            "pass": {
+                "hwm": CURSOR,
+                "since": CURSOR,
+                "after_id": 41,
+                "started": CURSOR,
+                "page_token": TOKEN,
+            },
+        },
+    }
+    out: dict[str, tuple[str, dict[str, Any]]] = {}
+    for what, stored in positions.items():
+        state = StreamState.from_json(spec, stored)
+        state.begin()
+        params, token = state.request()
+        out[what] = (spec.path, {**params, **({"page_token": token} if token else {})})
+        out[f"{what}, next page"] = (spec.path, {**params, "page_token": TOKEN})
+    if spec.id_order and spec.id_compare:
+        out["reconciliation window"] = (spec.path, _id_listing(spec, 1200))
+    if spec.ids_filter:
+        params = {**spec.list_params(), "filter": spec.filter_by_ids(list(range(1, 101)))}
+        out["batch of hook ids"] = (spec.path, params)
+    if spec.get_path:
+        out["per-id GET"] = (spec.get_path.format(id=7), spec.get_params() or {})
+    return out
 
 
-def in_backticks(text: str) -> set[str]:
-    return set(re.findall(r"`([A-Za-z_]+)`", text))
+@pytest.mark.parametrize("name", STREAM_NAMES)
+def test_every_request_a_streams_state_builds_fits_the_spec(name: str) -> None:
+    spec = STREAMS[name]
+    built = _built_requests(spec)
+    problems = [
+        f"{what}: {problem}"
+        for what, (path, params) in built.items()
+        if (problem := _problem("GET", path, _items(params)))
+    ]
+    assert problems == []
+    # What each mode is built from: an update-time filter, or an ordering by update time.
+    first = dict(_items(built["incremental pass"][1]))
+    if spec.mode == "desc":
+        assert first["order_by"] == f"{spec.order_by} desc" and "filter" not in first
+    else:
+        assert first["filter"].startswith(f"{spec.since_filter}=={CURSOR[:4]}")
+    if spec.mode == "id_asc":
+        assert f"{spec.id_compare}>41" in dict(_items(built["resumed pass"][1]))["filter"]
+    if spec.mode == "desc":
+        assert dict(_items(built["resumed pass"][1]))["page_token"] == TOKEN
 
 
-@pytest.mark.parametrize("name", list(STREAMS))
-def test_list_request_names_exist_in_the_spec(name: str) -> None:
-    stream = STREAMS[name]
-    op = operation(stream.path)
-    params = {p["name"] for p in op["parameters"]}
-    assert {"page_size", "page_token", "order_by", "filter"} <= params
-    assert param(op, "page_size")["schema"]["maximum"] >= stream.page_size
-    orders = in_backticks(param(op, "order_by")["description"])
-    assert stream.order_by in orders
-    if stream.id_order:
-        assert stream.id_order in orders
-    filters = in_backticks(param(op, "filter")["description"])
-    for field in (stream.since_filter, stream.id_compare, stream.ids_filter):
-        if field:
-            assert field in filters, field
-    if stream.mode == "desc":
-        assert stream.since_filter is None
-    if stream.fields or stream.id_fields:
-        # Either named in the parameter's description or a property of the record.
-        allowed = set(re.findall(r"[a-z_]+", param(op, "fields")["description"]))
-        allowed |= set(item_schema(stream)["properties"])
-        assert set(stream.fields) | set(stream.id_fields or ()) <= allowed
-    if stream.get_path:
-        assert PREFIX + stream.get_path.replace("{id}", "{company_id}") in spec_doc()["paths"]
+def _logged(world: SyncWorld, since: int = 0) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """(method, v2 path, query items) of every v2 request the sandbox served."""
+    out = []
+    for entry in world.keap_requests(since):
+        path = entry["path"].removeprefix("/crm/rest")
+        if path.startswith("/v2/"):
+            out.append((entry["method"], path, parse_qsl(entry["query"], keep_blank_values=True)))
+    return out
 
 
-@pytest.mark.parametrize("name", list(STREAMS))
+def _condition_names(items: list[tuple[str, str]]) -> set[str]:
+    text = dict(items).get("filter", "")
+    return {m.group(1) for m in re.finditer(r"([A-Za-z0-9_]+)(?:==|!=|>=|<=|>|<)", text)}
+
+
+# Enough records of each object for a few 50-record pages.
+FEW = {name: 130 for name in STREAM_NAMES} | {"contacts": 300, "tags": 60, "products": 60}
+PAGE = 50
+
+
+@pytest.fixture
+async def few(tmp_path: Path, database: str) -> AsyncIterator[SyncWorld]:
+    keap_context, world = await start_world(tmp_path, database, sandbox=FEW)
+    try:
+        yield world
+    finally:
+        await stop_world(keap_context, world)
+
+
+async def test_every_request_a_real_run_sends_fits_the_spec(few: SyncWorld) -> None:
+    world = few
+    # Runs cut short by their budget (so later runs resume), small pages (so lists page).
+    coordinator = CoordinatorClient(world.env.coordinator)  # type: ignore[arg-type]
+    for _ in range(20):
+        states = await coordinator.get_stream_states()
+        if all(states.get(n, {}).get("cursor") and "pass" not in states[n] for n in STREAM_NAMES):
+            break
+        await service.run(world.env, "incremental", budget=Budget(max_pages=8), page_size=PAGE)
+    else:
+        raise AssertionError("twenty short runs did not finish the first sync")
+    for kind in STREAM_NAMES:
+        world.keap.sandbox.make_changes(n_edits=3, n_creates=1, kind=kind)
+    assert (await service.run(world.env, "incremental", page_size=PAGE)).status == "ok"
+    # Reconciliation, with rows missing from the table so that it fetches them by id.
+    conn = await asyncpg.connect(world.dsn)
+    try:
+        for name in STREAM_NAMES:
+            await conn.execute(f"DELETE FROM keap.{name} WHERE id IN (2, 3)")  # noqa: S608
+    finally:
+        await conn.close()
+    reconciled = await service.run(world.env, "reconcile")
+    assert reconciled.status == "ok", reconciled.errors
+    # Hook events: batches of ids (and per-id GETs where there is no ids filter).
+    access = StaticCredentials(KeapAccess(kind="api_key", token=API_KEY))
+    async with (
+        KeapClient(world.env.settings, access) as keap,
+        Store.open(world.env.database) as store,  # type: ignore[arg-type]
+    ):
+        for name in STREAM_NAMES:
+            await apply_ids(name, [1, 4, 999_999], keap=keap, store=store)
+
+    sent = _logged(world)
+    assert [p for m, path, items in sent if (p := _problem(m, path, items))] == []
+    for name in STREAM_NAMES:
+        spec = STREAMS[name]
+        lists = [items for m, path, items in sent if (m, path) == ("GET", spec.path)]
+        keys = [dict(items) for items in lists]
+        names = [_condition_names(items) for items in lists]
+        assert any("page_token" not in k for k in keys), name
+        assert any("page_token" in k for k in keys), f"{name}: no page was followed"
+        if spec.since_filter:
+            assert any(spec.since_filter in n for n in names), name
+        if spec.id_compare and spec.id_order:
+            assert any(spec.id_compare in n for n in names), f"{name}: no id window"
+        if spec.ids_filter:
+            assert any(spec.ids_filter in n for n in names), f"{name}: no batch of ids"
+        if spec.get_path:
+            pattern = re.compile("^" + spec.get_path.replace("{id}", r"\d+") + "$")
+            gets = [items for m, path, items in sent if m == "GET" and pattern.match(path)]
+            assert gets and all(dict(i).get("fields") for i in gets), f"{name}: no per-id GET"
+
+
+@pytest.mark.parametrize("name", STREAM_NAMES)
 def test_record_fields_read_exist_in_the_spec(name: str) -> None:
     stream = STREAMS[name]
-    properties = item_schema(stream)["properties"]
+    op = keap_spec()["paths"]["/rest" + stream.path]["get"]
+    schemas = keap_spec()["components"]["schemas"]
+    listing = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    items = schemas[listing.rsplit("/", 1)[-1]]["properties"][stream.items_key]
+    properties = schemas[items["items"]["$ref"].rsplit("/", 1)[-1]]["properties"]
     assert stream.id_field in properties
     assert stream.cursor_field in properties
     sql = " ".join(
