@@ -76,6 +76,7 @@ async def _run(config: SandboxConfig, port: int, tls: tuple[Path, Path] | None) 
     app = create_sandbox_app(config)
     server = AppServer(app, port, "127.0.0.1", "keap-sandbox", tls=tls)
     await server.start()
+    app.state.sandbox.start()
     url = server.url
     print(f"Keap sandbox for {config.tenant} ({config.contacts} contacts, seed {config.seed})")
     print(f"  KEAP_API_BASE={url}/crm/rest")

@@ -11,6 +11,7 @@ from . import admin, routes_hooks, routes_oauth, routes_tags, routes_v2
 from .config import SandboxConfig
 from .errors import ApiError, json_response, v1_error, v2_error
 from .gateway import REST_PREFIX, Gateway
+from .persistence import FlushBeforeAnswer
 from .sandbox import Sandbox
 
 
@@ -52,4 +53,6 @@ def create_sandbox_app(
         return _error(request, exc.status_code, message)
 
     app.add_middleware(Gateway, sandbox=sb)
+    if sb.state is not None:
+        app.add_middleware(FlushBeforeAnswer, flush=sb.flush_state)
     return app

@@ -1,16 +1,18 @@
 """OAuth 2 state: authorization codes, grants, rotating refresh tokens, access tokens.
 
 A grant is one authorization (one consent); each refresh replaces its refresh token,
-and the old one stops working at once. Revoking a grant kills all its tokens.
+and the old one stops working at once. Revoking a grant kills all its tokens. Codes and
+tokens are kept by their sha256 only, as a service that stores them should.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import secrets
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from .config import SandboxConfig
@@ -51,8 +53,10 @@ class Grant:
     created_at: float
     revoked: bool = False
     refreshes: int = 0
-    access_tokens: set[str] = field(default_factory=set)
-    refresh_tokens: set[str] = field(default_factory=set)
+
+
+def _hashed(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class Auth:
@@ -74,7 +78,8 @@ class Auth:
 
     def issue_code(self, client_id: str, redirect_uri: str) -> str:
         code = secrets.token_urlsafe(18)
-        self._codes[code] = _Code(client_id, redirect_uri, time.time() + self.config.auth_code_ttl)
+        expires_at = time.time() + self.config.auth_code_ttl
+        self._codes[_hashed(code)] = _Code(client_id, redirect_uri, expires_at)
         return code
 
     def client_from(self, form: dict[str, str], authorization: str | None, basic_only: bool) -> str:
@@ -100,7 +105,7 @@ class Auth:
     def exchange_code(
         self, client_id: str, code: str | None, redirect_uri: str | None
     ) -> dict[str, Any]:
-        found = self._codes.get(code or "")
+        found = self._codes.get(_hashed(code or ""))
         if (
             found is None
             or found.used
@@ -119,7 +124,7 @@ class Auth:
         return self._issue(grant)
 
     def refresh(self, client_id: str, refresh_token: str | None) -> dict[str, Any]:
-        found = self._refresh.get(refresh_token or "")
+        found = self._refresh.get(_hashed(refresh_token or ""))
         grant = self.grants.get(found.grant_id) if found else None
         if (
             found is None
@@ -139,10 +144,8 @@ class Auth:
     def _issue(self, grant: Grant) -> dict[str, Any]:
         now, cfg = time.time(), self.config
         access, refresh = secrets.token_urlsafe(21), secrets.token_urlsafe(24)
-        self._access[access] = _Token(grant.id, now + cfg.access_token_ttl)
-        self._refresh[refresh] = _Token(grant.id, now + cfg.refresh_token_ttl)
-        grant.access_tokens.add(access)
-        grant.refresh_tokens.add(refresh)
+        self._access[_hashed(access)] = _Token(grant.id, now + cfg.access_token_ttl)
+        self._refresh[_hashed(refresh)] = _Token(grant.id, now + cfg.refresh_token_ttl)
         return {
             "access_token": access,
             "refresh_token": refresh,
@@ -155,7 +158,7 @@ class Auth:
 
     def check_bearer(self, token: str) -> tuple[str | None, str]:
         """(client id, "") for a valid access token, else (None, "invalid"|"expired")."""
-        found = self._access.get(token)
+        found = self._access.get(_hashed(token))
         if found is None:
             return None, "invalid"
         grant = self.grants.get(found.grant_id)
@@ -188,7 +191,7 @@ class Auth:
         return len(tokens)
 
     def grant_for_refresh_token(self, refresh_token: str) -> str | None:
-        found = self._refresh.get(refresh_token)
+        found = self._refresh.get(_hashed(refresh_token))
         return found.grant_id if found else None
 
     def summary(self) -> dict[str, Any]:
@@ -204,3 +207,20 @@ class Auth:
                 for g in self.grants.values()
             ],
         }
+
+    # -- kept across restarts (persistence.py) -----------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Grants, codes and tokens (by hash) with their expiry; not the counters."""
+        return {
+            "grants": [asdict(g) for g in self.grants.values()],
+            "codes": {h: asdict(c) for h, c in self._codes.items()},
+            "access": {h: asdict(t) for h, t in self._access.items()},
+            "refresh": {h: asdict(t) for h, t in self._refresh.items()},
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        self.grants = {g["id"]: Grant(**g) for g in data.get("grants", [])}
+        self._codes = {h: _Code(**c) for h, c in data.get("codes", {}).items()}
+        self._access = {h: _Token(**t) for h, t in data.get("access", {}).items()}
+        self._refresh = {h: _Token(**t) for h, t in data.get("refresh", {}).items()}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 # Settings that may change while the sandbox runs (PATCH /_sandbox/config). The rest
-# (seed, counts, base_time, credentials) define the data set and the tenant, so they
-# are fixed for the lifetime of a sandbox.
+# (seed, counts, base_time, credentials, state_dir) define the data set and the tenant,
+# so they are fixed for the lifetime of a sandbox.
 RUNTIME_FIELDS = frozenset(
     {
         "access_token_ttl",
@@ -60,6 +61,9 @@ class SandboxConfig(BaseModel):
     # Base update times are spread over the year before this instant (default: the
     # start of the current UTC day, so the data set is the same all day long).
     base_time: datetime | None = None
+    # Where the sandbox keeps what a restart of Keap would not forget (grants, record
+    # changes, hook subscriptions); None keeps everything in memory only.
+    state_dir: Path | None = None
 
     # Tenant and credentials.
     tenant: str = "sandbox123.infusionsoft.com"

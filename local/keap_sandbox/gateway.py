@@ -30,10 +30,12 @@ class Gateway:
         self.sandbox = sandbox
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sb = self.sandbox
+        if not sb.started:
+            sb.start()  # served some way that did not start it
         if scope["type"] != "http" or not scope["path"].startswith(REST_PREFIX + "/"):
             await self.app(scope, receive, send)
             return
-        sb = self.sandbox
         started = time.perf_counter()
         status_box = [0]
         identity = "-"

@@ -133,6 +133,9 @@ class HookManager:
         self._next_key = 1
         self._next_delivery = 1
         self._pending: dict[str, _Batch] = {}
+        # Deliveries under way (retries included): delivery -> (event key, object type, keys)
+        self._outstanding: dict[int, tuple[str, str, dict[int, int]]] = {}
+        self._restored: list[tuple[str, str, dict[int, int]]] = []  # to requeue at start
         self._tasks: set[asyncio.Task[None]] = set()
         self._rng = random.Random(config.seed ^ 0x5EED)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -198,13 +201,15 @@ class HookManager:
 
     def on_event(self, event_key: str, object_type: str, record_id: int, at_ms: int) -> None:
         """Listener for record changes (called from sync code, possibly off-loop)."""
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if self._loop is None and running is not None and self.hooks:
+            self._loop = running  # subscriptions kept from before a restart
         loop = self._loop
         if loop is None or loop.is_closed():
             return  # no hook was ever created in a running loop: nobody to deliver to
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
         if running is loop:
             self._add(event_key, object_type, record_id, at_ms)
         else:
@@ -239,6 +244,8 @@ class HookManager:
             delivery = self._next_delivery
             self._next_delivery += 1
             self.change_times[delivery] = batch.first_change
+            keys = dict(items[start : start + MAX_BATCH])
+            self._outstanding[delivery] = (event_key, batch.object_type, keys)
             payload = {
                 "event_key": event_key,
                 "object_type": batch.object_type,
@@ -265,6 +272,7 @@ class HookManager:
         loop = asyncio.get_running_loop()
         for number in range(1, len(RETRY_WAITS) + 2):
             if hook.generation != generation or hook.status != "Verified":
+                self._outstanding.pop(delivery, None)  # Keap drops it with the hook
                 return
             attempt = Attempt(
                 delivery=delivery,
@@ -286,6 +294,8 @@ class HookManager:
             except httpx.HTTPError as exc:
                 attempt.error = type(exc).__name__
             attempt.finished = loop.time()
+            if attempt.ok or attempt.status == 410 or number > len(RETRY_WAITS):
+                self._outstanding.pop(delivery, None)
             if attempt.status == 410:
                 self._stop(hook, "Inactive")
                 return
@@ -296,6 +306,51 @@ class HookManager:
                 return
             low, high = RETRY_WAITS[number - 1]
             await asyncio.sleep(self._rng.uniform(low, high) * self.config.hook_time_scale)
+
+    # -- kept across restarts (persistence.py) -----------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Subscriptions, and the events Keap owes them (pending or being delivered)."""
+        owed: list[tuple[str, str, dict[int, int]]] = [
+            (key, batch.object_type, batch.keys) for key, batch in self._pending.items()
+        ]
+        owed += [*self._outstanding.values(), *self._restored]
+        return {
+            "api_base": self.api_base,
+            "next_key": self._next_key,
+            "hooks": [
+                {
+                    "key": h.key,
+                    "event_key": h.event_key,
+                    "hook_url": h.hook_url,
+                    "status": h.status,
+                    "secret": h.secret,
+                }
+                for h in self.hooks.values()
+            ],
+            "owed": [
+                {"event_key": e, "object_type": o, "keys": [[i, ms] for i, ms in keys.items()]}
+                for e, o, keys in owed
+            ],
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        self.api_base = data.get("api_base", self.api_base)
+        self._next_key = int(data.get("next_key", self._next_key))
+        self.hooks = {h["key"]: Hook(**h) for h in data.get("hooks", [])}
+        self._restored = [
+            (o["event_key"], o["object_type"], {int(i): int(ms) for i, ms in o["keys"]})
+            for o in data.get("owed", [])
+        ]
+
+    def start(self) -> None:
+        """In the serving loop: deliver what was owed before a restart (again from the
+        first attempt, after the usual delay)."""
+        self._bind_loop()
+        restored, self._restored = self._restored, []
+        for event_key, object_type, keys in restored:
+            for record_id, at_ms in keys.items():
+                self._add(event_key, object_type, record_id, at_ms)
 
     # -- plumbing ----------------------------------------------------------------------
 

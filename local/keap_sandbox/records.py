@@ -155,6 +155,23 @@ class Records:
             return tag_ids
         return [t for t in tag_ids if tags.exists(int(t))]
 
+    # -- kept across restarts (persistence.py) -----------------------------------------
+
+    def version(self) -> tuple[int, ...]:
+        """Changes whenever a snapshot would (tag applications change a contact too)."""
+        return tuple(coll.version for coll in self.kinds.values())
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "kinds": {name: coll.snapshot() for name, coll in self.kinds.items()},
+            "applied": [[c, t, ms] for (c, t), ms in self._applied_at.items()],
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        for name, kept in data["kinds"].items():
+            self.kinds[name].restore(kept)
+        self._applied_at = {(c, t): ms for c, t, ms in data["applied"]}
+
     def _require_tag(self, tag_id: int) -> None:
         if not self.kinds["tags"].exists(tag_id):
             raise ApiError(404, f"Tag {tag_id} not found")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections import Counter, deque
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -15,15 +18,19 @@ from .auth import Auth
 from .changes import ChangeMaker
 from .config import RUNTIME_FIELDS, SandboxConfig
 from .faults import Faults
+from .generator import KINDS
 from .hooks import HookManager
 from .kinds import spec_drift
 from .limits import Limits
 from .openapi import Operations, load_operations
 from .page_cache import PageCache
 from .parsing import SERVED
+from .persistence import Part, StateFolder
 from .records import Records
+from .timefmt import datetime_ms
 
 Record = dict[str, Any]
+log = logging.getLogger("keap_sandbox")
 
 
 @cache
@@ -44,7 +51,14 @@ class Sandbox:
     """Records, OAuth, limits, faults, hooks and counters of one fake Keap tenant."""
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
-        self.config = config or SandboxConfig()
+        config = config or SandboxConfig()
+        self.state = StateFolder(config.state_dir) if config.state_dir else None
+        saved = self._saved(config)
+        if saved and config.base_time is None:
+            # The data set stays the one the state was made with, whatever the day.
+            anchor = saved["records"]["dataset"]["anchor_ms"] / 1000
+            config = config.model_copy(update={"base_time": datetime.fromtimestamp(anchor, UTC)})
+        self.config = config
         self.operations = _checked_operations()
         self.records = Records(self.config)
         self.auth = Auth(self.config)
@@ -57,6 +71,68 @@ class Sandbox:
         self.counters: Counter[str] = Counter()
         self.page_cache = PageCache()
         self._stopping: dict[asyncio.AbstractEventLoop, asyncio.Event] = {}
+        self._started = False
+        self._flusher: asyncio.Task[None] | None = None
+        if self.state is not None:
+            self._keep(self.state, saved)
+
+    # -- kept across restarts --------------------------------------------------------
+
+    def _dataset(self, config: SandboxConfig) -> dict[str, Any]:
+        """What makes the records what they are; state made with another is not reused."""
+        return {
+            "seed": config.seed,
+            "counts": {kind: config.count(kind) for kind in KINDS},
+            "tenant": config.tenant,
+            "client_id": config.client_id,
+        }
+
+    def _saved(self, config: SandboxConfig) -> dict[str, Any]:
+        """The parts a previous run left in the state folder, if they fit this data set."""
+        if self.state is None:
+            return {}
+        saved = {name: self.state.read(name) for name in ("auth", "records", "hooks")}
+        saved = {name: data for name, data in saved.items() if data is not None}
+        if not saved:
+            return {}
+        dataset = (saved.get("records") or {}).get("dataset") or {}
+        anchor = dataset.get("anchor_ms")
+        same = {k: v for k, v in dataset.items() if k != "anchor_ms"} == self._dataset(config)
+        if same and config.base_time is not None:
+            same = anchor == datetime_ms(config.base_time)
+        if not same or anchor is None:
+            log.warning(
+                "the sandbox state in %s belongs to another data set (seed, counts, tenant or "
+                "client); starting afresh, the old files kept as *.json.previous",
+                self.state.folder,
+            )
+            self.state.set_aside(".previous")
+            return {}
+        return saved
+
+    def _keep(self, state: StateFolder, saved: dict[str, Any]) -> None:
+        if "auth" in saved:
+            self.auth.restore(saved["auth"])
+        if "records" in saved:
+            self.records.restore(saved["records"])
+        if "hooks" in saved:
+            self.hooks.restore(saved["hooks"])
+        dataset = {**self._dataset(self.config), "anchor_ms": self.records.gen.anchor_ms}
+        state.add(Part("auth", self.auth.snapshot))
+        state.add(
+            Part(
+                "records",
+                lambda: {"dataset": dataset, **self.records.snapshot()},
+                self.records.version,
+            )
+        )
+        state.add(Part("hooks", self.hooks.snapshot))
+        state.flush()  # a first run writes its data set down at once
+
+    def flush_state(self) -> None:
+        """Write what changed to the state folder (no-op without one)."""
+        if self.state is not None:
+            self.state.flush()
 
     # -- what tests usually look at ----------------------------------------------------
 
@@ -180,8 +256,29 @@ class Sandbox:
         finally:
             stop.cancel()
 
+    def start(self) -> None:
+        """Once serving, in the serving loop: deliver the hook events owed from before a
+        restart, and keep background changes flowing to the state folder."""
+        if self._started:
+            return
+        self._started = True
+        self.hooks.start()
+        if self.state is not None:
+            self._flusher = asyncio.get_running_loop().create_task(self.state.keep_flushing())
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
     async def aclose(self) -> None:
-        """Stop background work: the change stream, hook deliveries, hanging requests."""
+        """Stop background work: the change stream, hook deliveries, hanging requests;
+        then write the state down a last time."""
         self._stop_event().set()
         await self.changes.stop()
         await self.hooks.aclose()
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+        self.flush_state()

@@ -45,6 +45,7 @@ async def serve_sandbox(
     app = create_sandbox_app(config)
     sandbox: Sandbox = app.state.sandbox
     async with serve(app, port=port, name="keap-sandbox") as server:
+        sandbox.start()
         try:
             yield RunningSandbox(server, sandbox)
         finally:

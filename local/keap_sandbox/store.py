@@ -105,6 +105,24 @@ class Collection:
         self.version += 1
         self._sorted.clear()
 
+    # -- kept across restarts (persistence.py) -----------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """What changed since the records were generated: edits, creates, deletes."""
+        return {
+            "overlay": {str(i): [r, *self.meta[i]] for i, r in self.overlay.items()},
+            "deleted": sorted(self.deleted),
+            "next_id": self.next_id,
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        for key, (record, create_ms, update_ms) in data["overlay"].items():
+            self.overlay[int(key)] = record
+            self.meta[int(key)] = (create_ms, update_ms)
+        self.deleted = set(data["deleted"])
+        self.next_id = max(int(data["next_id"]), self.next_id)
+        self._changed()
+
     # -- listing -----------------------------------------------------------------------
 
     def list(
