@@ -7,6 +7,8 @@
 #   ./dev-setup.sh status     what is running and how healthy it is
 #   ./dev-setup.sh test-all   set up if needed and run the whole test suite (lint included)
 #   ./dev-setup.sh clean      stop, then remove local state (add --all to drop .venv and node_modules)
+#
+# start-all gives up after START_TIMEOUT seconds (default 90), stopping what it started.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -105,22 +107,21 @@ start_all() {
   done
   say "starting the local runtime (log: ${LOGFILE#"$ROOT"/})"
   nohup "$PY" -m local >"$LOGFILE" 2>&1 &
-  echo $! >"$PIDFILE"
-  local deadline=$((SECONDS + 90))
+  pid=$!
+  echo "$pid" >"$PIDFILE"
+  local timeout="${START_TIMEOUT:-90}" # seconds until start-all gives up
+  local deadline=$((SECONDS + timeout))
   while :; do
     local healthy=0
     for port in "${PORTS[@]}"; do
       [ "$(health_code "$port")" = 200 ] && healthy=$((healthy + 1))
     done
     [ "$healthy" -eq "${#PORTS[@]}" ] && break
-    if ! running_pid >/dev/null; then
-      tail -n 30 "$LOGFILE" >&2 || true
-      rm -f "$PIDFILE"
-      die "the local runtime exited during start-up (log above)"
+    if ! kill -0 "$pid" 2>/dev/null; then
+      start_failed "$pid" "the local runtime exited during start-up (log above)"
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then
-      tail -n 30 "$LOGFILE" >&2 || true
-      die "not healthy after 90 s; see $LOGFILE"
+      start_failed "$pid" "not healthy after $timeout s (log above); stopped what start-all started"
     fi
     sleep 0.5
   done
@@ -131,14 +132,25 @@ start_all() {
   printf '    %-17s http://127.0.0.1:%s\n' "keap-sandbox" 8790
   printf '    admin token       in %s (ADMIN_TOKEN)\n' "${STATE#"$ROOT"/}/local-secrets.json"
   say "first sync from the Keap sandbox into Postgres"
-  LOCAL_STATE_DIR="$STATE" "$PY" -m local status --wait 120 || say "could not read /sync/status (see $LOGFILE)"
+  LOCAL_STATE_DIR="$STATE" "$PY" -m local status --wait 120 2>/dev/null || say "could not read /sync/status (see $LOGFILE)"
+  if ! kill -0 "$pid" 2>/dev/null; then
+    start_failed "$pid" "the local runtime stopped during start-up (log above)"
+  fi
   printf '    stop with         ./dev-setup.sh stop-all\n'
 }
 
-stop_all() {
-  if pid="$(running_pid)"; then
-    say "stopping the local runtime (pid $pid)"
-    kill -TERM "$pid"
+start_failed() { # start_failed PID MESSAGE: show why, stop what start-all started, fail
+  printf -- '--- last lines of %s ---\n' "$LOGFILE" >&2
+  tail -n 30 "$LOGFILE" >&2 || true
+  printf -- '---\n' >&2
+  stop_runtime "$1"
+  die "$2"
+}
+
+stop_runtime() { # stop_runtime PID: TERM, up to 30 s to finish, then KILL; then its Postgres
+  local pid="$1"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 60); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.5
@@ -147,13 +159,21 @@ stop_all() {
       say "did not stop in 30 s; killing it"
       kill -KILL "$pid" 2>/dev/null || true
     fi
-  else
-    say "the local runtime is not running"
   fi
   rm -f "$PIDFILE"
   # A runtime killed without a chance to clean up leaves its Postgres behind.
   if [ -x "$PY" ] && [ -f "$STATE/postgres/postmaster.pid" ]; then
     LOCAL_STATE_DIR="$STATE" "$PY" -m local stop-postgres || true
+  fi
+}
+
+stop_all() {
+  if pid="$(running_pid)"; then
+    say "stopping the local runtime (pid $pid)"
+    stop_runtime "$pid"
+  else
+    say "the local runtime is not running"
+    stop_runtime ""
   fi
 }
 
@@ -215,6 +235,6 @@ case "$command" in
   status) status ;;
   test-all) test_all "$@" ;;
   clean) clean "$@" ;;
-  -h | --help | help) sed -n '2,10p' "$0" ;;
+  -h | --help | help) sed -n '2,12p' "$0" ;;
   *) die "unknown command '$command' (try: start-all, stop-all, status, test-all, clean)" ;;
 esac

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import time
 
 from local.config import LocalConfig
 from local.first_run import ensure_connected
@@ -22,31 +23,36 @@ from local.show_status import show
 
 
 async def _run(config: LocalConfig) -> None:
-    runtime = LocalRuntime(config)
-    await runtime.start()
-    info = {
-        "pid": os.getpid(),
-        "urls": runtime.urls,
-        "database": "embedded" if runtime.postgres else "DATABASE_URL",
-    }
-    (config.state_dir / "runtime.json").write_text(json.dumps(info, indent=2))
-    for name, url in runtime.urls.items():
-        print(f"{name:17} {url}", flush=True)
-    if config.sandbox:
-        state = await ensure_connected(runtime)
-        print(f"keap account     default: {state} to the Keap sandbox (OAuth)", flush=True)
-        # The first sync runs at once, as the cron would, rather than 30 minutes from now.
-        first_sync = asyncio.create_task(runtime.run_job("incremental"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    print("stopping", flush=True)
-    if config.sandbox and not first_sync.done():
-        first_sync.cancel()  # a killed run is continued by the next one
-    await runtime.stop()
-    (config.state_dir / "runtime.json").unlink(missing_ok=True)
+    runtime = LocalRuntime(config)
+    started_at = time.time()
+    await runtime.start()
+    first_sync: asyncio.Task[None] | None = None
+    try:
+        info = {
+            "pid": os.getpid(),
+            "urls": runtime.urls,
+            "database": "embedded" if runtime.postgres else "DATABASE_URL",
+            "started_at": started_at,
+        }
+        (config.state_dir / "runtime.json").write_text(json.dumps(info, indent=2))
+        for name, url in runtime.urls.items():
+            print(f"{name:17} {url}", flush=True)
+        if config.sandbox:
+            state = await ensure_connected(runtime)
+            print(f"keap account     default: {state} to the Keap sandbox (OAuth)", flush=True)
+            # The first sync runs at once, as the cron would, rather than 30 minutes from now.
+            first_sync = asyncio.create_task(runtime.run_job("incremental"))
+        await stop.wait()
+        print("stopping", flush=True)
+    finally:  # a failed start-up stops what it started, Postgres included
+        if first_sync is not None and not first_sync.done():
+            first_sync.cancel()  # a killed run is continued by the next one
+        await runtime.stop()
+        (config.state_dir / "runtime.json").unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         asyncio.run(_run(config))
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

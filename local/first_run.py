@@ -7,9 +7,13 @@ exactly the requests a person's browser would make.
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 
 from local.runtime import LocalRuntime
+
+log = logging.getLogger("local.first_run")
 
 
 def admin_headers(rt: LocalRuntime) -> dict[str, str]:
@@ -31,15 +35,42 @@ async def connect_via_oauth(rt: LocalRuntime, client: httpx.AsyncClient) -> http
     return await client.get(authorize.headers["location"])
 
 
+async def _state(rt: LocalRuntime, client: httpx.AsyncClient) -> str:
+    status = await client.get(
+        f"{rt.urls['sync-coordinator']}/oauth/status", headers=admin_headers(rt)
+    )
+    return str(status.json()["connection"]["state"])
+
+
+async def grant_works(rt: LocalRuntime, client: httpx.AsyncClient) -> tuple[bool, str]:
+    """A cheap authenticated Keap call through the coordinator (listing the hook
+    subscriptions), which refreshes the pair if Keap refuses the access token."""
+    probe = await client.get(f"{rt.urls['sync-coordinator']}/hooks", headers=admin_headers(rt))
+    if probe.status_code == 200:
+        return True, ""
+    error = probe.json().get("error") or {}
+    return False, f"{error.get('code') or probe.status_code}: {error.get('message', '')}"
+
+
 async def ensure_connected(rt: LocalRuntime) -> str:
-    """Connect the default account to the sandbox unless it is connected; its state."""
+    """Connect the default account to the sandbox unless its stored grant still works.
+
+    "connected" in the coordinator's books is not enough: Keap (or a sandbox started
+    without its state) may no longer know the grant. A grant Keap refuses is replaced
+    through the real OAuth routes; any other failure is raised, not papered over.
+    """
     async with httpx.AsyncClient(timeout=30) as client:
-        status = await client.get(
-            f"{rt.urls['sync-coordinator']}/oauth/status", headers=admin_headers(rt)
-        )
-        if status.json()["connection"]["state"] == "connected":
-            return "connected"
+        if await _state(rt, client) == "connected":
+            works, problem = await grant_works(rt, client)
+            if works:
+                return "connected"
+            if await _state(rt, client) == "connected":
+                raise RuntimeError(f"the stored Keap grant could not be checked: {problem}")
+            log.warning("Keap no longer accepts the stored grant (%s); reconnecting", problem)
         done = await connect_via_oauth(rt, client)
         if done.status_code != 200:
             raise RuntimeError(f"connecting to the Keap sandbox failed: {done.status_code}")
+        works, problem = await grant_works(rt, client)
+        if not works:
+            raise RuntimeError(f"the new Keap grant does not work: {problem}")
     return "connected"

@@ -8,6 +8,7 @@ server runs as the unprivileged `nobody` user.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import pwd
 import shutil
@@ -100,7 +101,10 @@ class EmbeddedPostgres:
         probe = self.run_as.run(["test", "-x", str(parent)])
         if probe.returncode == 0:
             return wanted
-        fallback = Path("/tmp") / f"keap-sync-pg-{abs(hash(str(wanted))) % 10**8}" / wanted.name  # noqa: S108
+        # The same folder for the same path in every process (str hashes vary per process),
+        # so a restart finds its data and `stop-postgres` finds the server.
+        key = hashlib.sha256(str(wanted).encode()).hexdigest()[:12]
+        fallback = Path("/tmp") / f"keap-sync-pg-{key}" / wanted.name  # noqa: S108
         fallback.parent.mkdir(parents=True, exist_ok=True)
         fallback.parent.chmod(0o755)
         return fallback

@@ -148,12 +148,15 @@ class LocalRuntime:
             SandboxConfig(
                 contacts=self.config.sandbox_contacts,
                 client_id=self.config.vars.get("KEAP_CLIENT_ID", "sandbox-client"),
+                # Like Keap, it remembers grants and changes across restarts.
+                state_dir=self.config.state_dir / "keap-sandbox",
             )
         )
         self.sandbox = app.state.sandbox
         server = AppServer(app, self.config.sandbox_port, self.config.host, "keap-sandbox")
         await server.start()
         self.servers["keap-sandbox"] = server
+        self.sandbox.start()
 
     async def run_scheduled(self, cron: str) -> None:
         from sync_worker.jobs import on_scheduled

@@ -2,24 +2,45 @@
 
 from __future__ import annotations
 
+import json
 import time
+from datetime import datetime
+from typing import Any
 
 import httpx
 
 from local.config import LocalConfig
 
 
-def _finished(status: dict) -> bool:
+def _at(text: str) -> float:
+    """Epoch seconds of an ISO time (0 for none)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else 0.0
+
+
+def _finished(status: dict[str, Any], since: float | None) -> bool:
+    """Every object has a finished run, started after `since` (the runtime's start)."""
     objects = status.get("objects") or {}
+    runs = [o.get("last_run") or {} for o in objects.values()]
     return (
         bool(objects)
         and not status.get("lease")
-        and all((o.get("last_run") or {}).get("finished_at") for o in objects.values())
+        and all(r.get("finished_at") for r in runs)
+        and (since is None or all(_at(r.get("started_at") or "") >= int(since) for r in runs))
     )
 
 
+def runtime_started(config: LocalConfig) -> float | None:
+    """When the running runtime started (from its runtime.json), if it says."""
+    try:
+        return float(json.loads((config.state_dir / "runtime.json").read_text())["started_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def show(config: LocalConfig, wait_s: float = 0) -> int:
-    """Print rows per object; with `wait_s`, first wait for the first sync to finish."""
+    """Print rows per object; with `wait_s`, first wait for the first sync since the
+    runtime started to finish."""
+    since = runtime_started(config) if wait_s else None
     url = f"{config.url(config.sync_worker_port)}/sync/status"
     # The same token the runtime uses: ADMIN_TOKEN from the environment, else the local one.
     headers = {"Authorization": f"Bearer {config.vars['ADMIN_TOKEN']}"}
@@ -30,10 +51,10 @@ def show(config: LocalConfig, wait_s: float = 0) -> int:
             print(f"/sync/status answered {response.status_code}: {response.text[:200]}")
             return 1
         status = response.json()["status"]
-        if _finished(status) or time.monotonic() >= deadline:
+        if _finished(status, since) or time.monotonic() >= deadline:
             break
         time.sleep(1)
-    if not _finished(status):
+    if not _finished(status, since):
         print("the first sync is still running; see ./dev-setup.sh status later")
     connection = (status.get("connection") or {}).get("state")
     print(f"keap account '{status.get('account')}': {connection}")

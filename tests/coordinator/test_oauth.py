@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
-from local.first_run import connect_via_oauth
-from local.runtime import LocalRuntime
-from tests.conftest import admin_headers
+from local.first_run import connect_via_oauth, ensure_connected
+from local.postgres import EmbeddedPostgres
+from local.runtime import LocalRuntime, running
+from tests.conftest import admin_headers, local_config
 from tests.coordinator.conftest import coordinator_client, object_sql
 
 
@@ -98,3 +101,44 @@ async def test_a_denied_consent_is_reported_and_changes_nothing(runtime: LocalRu
     assert "not granted" in denied.text
     status = await coordinator_client(runtime).status()
     assert status["connection"]["state"] == "not_connected"
+
+
+async def test_start_up_keeps_a_grant_that_works_and_replaces_one_keap_refuses(
+    runtime: LocalRuntime,
+) -> None:
+    assert await ensure_connected(runtime) == "connected"
+    assert await ensure_connected(runtime) == "connected"
+    assert runtime.sandbox.grant_counts["authorization_code"] == 1, "a working grant is kept"
+
+    runtime.sandbox.auth.revoke()  # Keap no longer honours the stored pair
+
+    assert await ensure_connected(runtime) == "connected"
+    assert runtime.sandbox.grant_counts["invalid_grant"] == 1
+    assert runtime.sandbox.grant_counts["authorization_code"] == 2, "reconnected over OAuth"
+    access = await coordinator_client(runtime).get_access()
+    async with httpx.AsyncClient() as client:
+        listed = await client.get(
+            f"{runtime.urls['keap-sandbox']}/crm/rest/v2/tags", headers=access.headers()
+        )
+    assert listed.status_code == 200
+
+
+async def test_a_restarted_runtime_is_still_connected_with_the_same_grant(
+    tmp_path: Path, postgres: EmbeddedPostgres
+) -> None:
+    config = local_config(tmp_path, postgres.dsn)
+    async with running(config) as first:
+        assert await ensure_connected(first) == "connected"
+        before = await coordinator_client(first).get_access()
+
+    async with running(config) as again:  # the same state folder, as start-all does
+        assert await ensure_connected(again) == "connected"
+        assert again.sandbox.grant_counts["authorization_code"] == 0, "no second consent"
+        assert [g["refreshes"] for g in again.sandbox.auth.summary()["grants"]] == [0]
+        access = await coordinator_client(again).get_access()
+        assert access.token == before.token
+        async with httpx.AsyncClient() as client:
+            listed = await client.get(
+                f"{again.urls['keap-sandbox']}/crm/rest/v2/tags", headers=access.headers()
+            )
+        assert listed.status_code == 200
