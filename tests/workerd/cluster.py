@@ -194,12 +194,16 @@ class HttpsSandbox:
         for name, value in settings.items():
             command += ["--set", f"{name}={json.dumps(value)}"]
         self.process = Process(command, folder / "sandbox.log", dict(os.environ), ROOT)
-        wait_until(
-            "the Keap sandbox",
-            lambda: answers(f"{self.url}/_sandbox/stats", verify=ca.context()),
-            START_TIMEOUT_S,
-            self.process.log,
-        )
+        try:
+            wait_until(
+                "the Keap sandbox",
+                lambda: answers(f"{self.url}/_sandbox/stats", verify=ca.context()),
+                START_TIMEOUT_S,
+                self.process.log,
+            )
+        except BaseException:
+            self.process.stop()
+            raise
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, verify=self.ca.context(), timeout=60)

@@ -82,6 +82,7 @@ def real_runtime(
     offline_bundle: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RealRuntime]:
     folder = tmp_path_factory.mktemp("workerd")
+    workerd = workerd_binary()
     ca = TestCA(folder / "tls")
     sandbox = HttpsSandbox(folder, ca, SANDBOX_SETTINGS)
     admin_token, webhook_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
@@ -100,8 +101,8 @@ def real_runtime(
         "WEBHOOK_PUBLIC_URL": f"{webhook}/webhook",
         "LOG_LEVEL": "DEBUG",  # a line per outbound fetch, for the logs the tests read
     }
-    cluster = WorkerdCluster(folder, offline_bundle, workerd_binary(), ca, worker_vars, ports=ports)
     try:
+        cluster = WorkerdCluster(folder, offline_bundle, workerd, ca, worker_vars, ports=ports)
         with running_cluster(cluster, folder / "build"):
             yield RealRuntime(cluster, sandbox, admin_token, webhook_secret)
     finally:
