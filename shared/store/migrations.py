@@ -251,8 +251,17 @@ END
 $$;
 """
 
+# Children of records marked deleted before deletes took their children along.
+_ORPHANS = """
+DELETE FROM keap.contact_tags AS c USING keap.contacts AS p
+WHERE p.id = c.contact_id AND p.deleted_at IS NOT NULL;
+DELETE FROM keap.order_items AS c USING keap.orders AS p
+WHERE p.id = c.order_id AND p.deleted_at IS NOT NULL;
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "object tables", _CASTS + _TABLES + _LZ4),
+    Migration(2, "children of deleted records", _ORPHANS),
 ]
 
 LATEST = MIGRATIONS[-1].version

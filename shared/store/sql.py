@@ -127,6 +127,18 @@ FROM ROWS FROM (
     return sql if checked else _unchecked(sql)
 
 
+def _cascade(t: Table) -> str:
+    """CTEs over `gone` (the ids just marked deleted) that delete the rows going with them
+    (in the same statement, so no reader sees a deleted parent with live children)."""
+    return "".join(
+        f""",
+cascade{n} AS (
+    DELETE FROM {table} WHERE {column} = ANY (ARRAY(SELECT id FROM gone))
+)"""
+        for n, (table, column) in enumerate(t.gone_with)
+    )
+
+
 @cache
 def mark_deleted_sql(stream: str) -> str:
     """`$1` ids; `$2` only rows last written before this time (NULL: any). Returns ids."""
@@ -138,10 +150,7 @@ WITH gone AS (
       AND ($2::timestamptz IS NULL OR synced_at < $2::timestamptz)
     RETURNING id
 )"""
-    for n, (table, column) in enumerate(t.cascade):
-        sql += f""",
-cascade{n} AS (DELETE FROM {table} WHERE {column} IN (SELECT id FROM gone))"""
-    return sql + "\nSELECT id FROM gone"
+    return sql + _cascade(t) + "\nSELECT id FROM gone"
 
 
 @cache
@@ -175,7 +184,8 @@ def reconcile_window_sql(stream: str) -> str:
     """Compare Keap's ids in the window (`$1`, `$2`] (`$2` NULL: no upper end) with the
     table: mark live rows Keap no longer lists as deleted (unless written since `$4`),
     and return them along with Keap ids the table lacks."""
-    table = TABLES[stream].name
+    t = TABLES[stream]
+    table = t.name
     return f"""
 WITH gone AS (
     UPDATE {table} AS t SET deleted_at = now()
@@ -183,7 +193,7 @@ WITH gone AS (
       AND t.deleted_at IS NULL AND t.synced_at < $4::timestamptz
       AND NOT (t.id = ANY($3::bigint[]))
     RETURNING t.id
-)
+){_cascade(t)}
 SELECT
     coalesce((SELECT array_agg(id ORDER BY id) FROM gone), '{{}}') AS deleted,
     coalesce((SELECT array_agg(k ORDER BY k) FROM unnest($3::bigint[]) AS k

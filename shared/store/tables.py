@@ -77,12 +77,19 @@ class Table:
     # Fields Keap changes without moving the update time (tag applications), which
     # reconciliation refreshes from its id listing.
     refresh_fields: tuple[str, ...] = ()
-    # (table, column) rows that go when a record of this table is marked deleted.
+    # (table, column) rows elsewhere that go when a record of this table is marked deleted
+    # (the record's own children go too: see `gone_with`).
     cascade: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str:
         return f"keap.{self.stream}"
+
+    @property
+    def gone_with(self) -> tuple[tuple[str, str], ...]:
+        """(table, column) rows deleted along with a record marked deleted: its children
+        and the rows that refer to it."""
+        return (*((c.table, c.parent_column) for c in self.children), *self.cascade)
 
     @property
     def updated(self) -> str:

@@ -155,17 +155,62 @@ async def test_marking_deleted_and_coming_back(store: Store) -> None:
     await store.upsert_records("contacts", [contact(1, "2025-01-01T00:00:00.000Z")])
     await store.upsert_records("tags", [{"id": "2", "update_time": "2025-01-01T00:00:00.000Z"}])
 
-    assert await store.mark_deleted("contacts", [1, 99]) == [1]
-    assert await store.mark_deleted("contacts", [1]) == []  # already marked
-    assert (await row(store, "contacts", 1))["deleted_at"] is not None
     assert await store.mark_deleted("tags", [2]) == [2]
     # A deleted tag is no longer applied to anyone.
     tags = await store.conn.fetch("SELECT tag_id FROM keap.contact_tags")
     assert [t["tag_id"] for t in tags] == [1]
+    assert await store.mark_deleted("contacts", [1, 99]) == [1]
+    assert await store.mark_deleted("contacts", [1]) == []  # already marked
+    assert (await row(store, "contacts", 1))["deleted_at"] is not None
 
     # Keap listing the record again (it was not deleted after all) brings it back.
     assert await store.upsert_records("contacts", [contact(1, "2025-01-01T00:00:00.000Z")]) == 1
     assert (await row(store, "contacts", 1))["deleted_at"] is None
+
+
+async def test_children_go_with_their_parent_however_it_is_found_deleted(store: Store) -> None:
+    def order(order_id: int, items: list[str]) -> dict[str, Any]:
+        return {
+            "id": str(order_id),
+            "modification_time": "2025-01-01T00:00:00.000Z",
+            "order_items": [{"id": i, "quantity": 1} for i in items],
+        }
+
+    updated = "2025-01-01T00:00:00.000Z"
+    await store.upsert_records(
+        "contacts", [contact(i, updated, tag_ids=[str(i)]) for i in (1, 2, 3)]
+    )
+    await store.upsert_records("orders", [order(5, ["1", "2"]), order(6, ["3"])])
+
+    async def children() -> tuple[list[int], list[int]]:
+        tagged = await store.conn.fetch("SELECT contact_id FROM keap.contact_tags ORDER BY 1")
+        items = await store.conn.fetch("SELECT DISTINCT order_id FROM keap.order_items ORDER BY 1")
+        return [r[0] for r in tagged], [r[0] for r in items]
+
+    # A delete event (or apply_ids finding the record gone) ...
+    assert await store.mark_deleted("contacts", [1]) == [1]
+    assert await store.mark_deleted("orders", [5]) == [5]
+    assert await children() == ([2, 3], [6])
+    # ... and reconciliation, which finds contact 3 no longer listed by Keap.
+    listed_at = datetime(2100, 1, 1, tzinfo=UTC)
+    window = await store.reconcile_window("contacts", 0, None, [2], listed_at)
+    assert window.deleted == [3]
+    assert await children() == ([2], [6])
+
+    # Keap listing a record again brings its children back with it.
+    await store.upsert_records("contacts", [contact(1, updated, tag_ids=["1"])])
+    assert await children() == ([1, 2], [6])
+
+
+async def test_the_migration_clears_children_left_by_earlier_deletes(store: Store) -> None:
+    await store.upsert_records("contacts", [contact(1, "2025-01-01T00:00:00.000Z")])
+    # As an earlier version left it: the contact marked deleted, its tag rows in place.
+    await store.conn.execute("UPDATE keap.contacts SET deleted_at = now()")
+    await store.conn.execute("DELETE FROM keap.schema_migrations WHERE version >= 2")
+
+    assert 2 in await store.migrate()
+
+    assert await store.conn.fetchval("SELECT count(*) FROM keap.contact_tags") == 0
 
 
 async def test_malformed_values_become_null_instead_of_failing_the_page(store: Store) -> None:
