@@ -43,6 +43,8 @@ class StreamSummary(BaseModel):
     written: int
     deleted: int
     fetched_missing: int
+    cleaned: int
+    quarantined: int
     cursor: str | None
     error: str | None
 

@@ -20,10 +20,11 @@ from typing import Any
 from shared.keap.client import KeapClient
 from shared.keap.errors import KeapRequestError
 from shared.keap.streams import StreamSpec, get_stream
-from shared.store.store import CARDINALITY_VIOLATION, PageFacts, Store, StoreError
-from shared.sync.paginator import Page, Paginator, read_page
+from shared.store.store import PageFacts, Store
+from shared.sync.paginator import Page, Paginator
 from shared.sync.run import Run, stream_errors
 from shared.sync.state import DEFAULT_OVERLAP_S, StreamState
+from shared.sync.write import write_page
 
 log = logging.getLogger("keap_sync.engine")
 
@@ -197,12 +198,7 @@ class StreamSync:
         return last
 
     async def _upsert(self, page: Page) -> PageFacts:
-        try:
-            return await self.store.upsert(self.spec.name, page.payload, page.items_key)
-        except StoreError as exc:
-            if exc.sqlstate != CARDINALITY_VIOLATION or page.items_key is None:
-                raise
-        # The page lists an id twice: keep the last copy of each and write again.
-        deduped = read_page(self.spec, page.payload, page.number)
-        page.payload, page.items_key = deduped.payload, deduped.items_key
-        return await self.store.upsert(self.spec.name, page.payload, page.items_key)
+        facts = await write_page(self.store, self.spec, page, "sync")
+        self.result.cleaned += facts.cleaned
+        self.result.quarantined += len(facts.refused)
+        return facts

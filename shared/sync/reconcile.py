@@ -62,6 +62,8 @@ async def _fetch_missing(
         return
     applied = await apply_ids(spec.name, missing, keap=keap, store=store)
     result.fetched_missing += applied.found
+    result.cleaned += applied.cleaned
+    result.quarantined += len(applied.refused)
 
 
 def _id_listing(spec: StreamSpec, after: int) -> dict[str, Any]:

@@ -77,6 +77,8 @@ class StreamResult:
     written: int = 0
     deleted: int = 0
     fetched_missing: int = 0
+    cleaned: int = 0  # records whose text Postgres could not hold as it was (see store.clean)
+    quarantined: int = 0  # records Postgres refused, kept in keap.quarantine
     cursor: str | None = None
     error: str | None = None
 

@@ -18,6 +18,7 @@ from local.runtime import LocalRuntime
 from shared.coordinator.client import CoordinatorClient
 from shared.webhooks.auth import hook_url
 from tests.conftest import admin_headers, local_config
+from tests.sync.conftest import database  # noqa: F401 - a fresh database, for `own_live`
 
 
 @pytest.fixture
@@ -103,6 +104,17 @@ async def start_live(tmp_path: Path, dsn: str, **overrides: Any) -> LocalRuntime
 @pytest.fixture
 async def live(tmp_path: Path, postgres: EmbeddedPostgres) -> AsyncIterator[LocalRuntime]:
     rt = await start_live(tmp_path, postgres.dsn)
+    try:
+        yield rt
+    finally:
+        await rt.stop()
+
+
+@pytest.fixture
+async def own_live(tmp_path: Path, database: str) -> AsyncIterator[LocalRuntime]:  # noqa: F811
+    """`live` on a database of its own: for tests that change the schema, or edit and
+    delete Keap's base records (rows the session database would keep for later tests)."""
+    rt = await start_live(tmp_path, database)
     try:
         yield rt
     finally:

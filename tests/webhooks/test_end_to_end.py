@@ -64,7 +64,10 @@ async def test_other_objects_and_tag_applications_reach_postgres(live: LocalRunt
     assert status["totals"]["dropped"] == 0
 
 
-async def test_a_deleted_contact_and_order_take_their_children_along(live: LocalRuntime) -> None:
+async def test_a_deleted_contact_and_order_take_their_children_along(
+    own_live: LocalRuntime,
+) -> None:
+    live = own_live
     assert live.dsn is not None
     sandbox = live.sandbox
     contact_id = next(i for i in range(1, 500) if (sandbox.get("contacts", i) or {}).get("tag_ids"))

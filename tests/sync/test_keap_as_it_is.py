@@ -1,0 +1,128 @@
+"""Keap as it really is, against the sandbox and a real Postgres: records whose text
+Postgres cannot hold, and a record Postgres refuses."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.sync.conftest import SyncWorld
+
+FORBIDDEN = "The user does not have permission to perform this operation"
+
+
+@pytest.fixture
+async def http(world: SyncWorld) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=world.sync_url, headers=world.admin, timeout=120) as c:
+        yield c
+
+
+async def fetch(dsn: str, query: str, *args: Any) -> list[dict[str, Any]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return [dict(r) for r in await conn.fetch(query, *args)]
+    finally:
+        await conn.close()
+
+
+async def status(http: httpx.AsyncClient) -> dict[str, Any]:
+    response = await http.get("/sync/status", params={"refresh": "true"})
+    assert response.status_code == 200, response.text
+    return dict(response.json()["status"])
+
+
+async def status_page(http: httpx.AsyncClient) -> str:
+    response = await http.get(
+        "/sync/status", params={"refresh": "true"}, headers={"Accept": "text/html"}
+    )
+    assert response.status_code == 200
+    return response.text
+
+
+async def test_text_postgres_cannot_hold_lands_cleaned_and_counted(
+    world: SyncWorld, http: httpx.AsyncClient
+) -> None:
+    sandbox = world.keap.sandbox
+    nul = sandbox.create("contacts", {"given_name": "Ann\x00e", "family_name": "Lee"})
+    half = sandbox.create("contacts", {"given_name": "Bo\ud800b", "family_name": "Half"})
+    tag = sandbox.create("tags", {"name": "VIP\x00", "description": "typed in a form"})
+
+    response = await http.post("/sync/full")
+
+    assert response.status_code == 200, response.text
+    run = response.json()
+    assert run["status"] == "ok"
+    assert run["streams"]["contacts"]["cleaned"] == 2 and run["streams"]["tags"]["cleaned"] == 1
+    assert run["streams"]["contacts"]["records"] == 3002
+    rows = await fetch(
+        world.dsn,
+        "SELECT id, given_name, raw ->> 'given_name' AS raw_name FROM keap.contacts "
+        "WHERE id = ANY($1::bigint[]) ORDER BY id",
+        [int(nul["id"]), int(half["id"])],
+    )
+    assert [(r["given_name"], r["raw_name"]) for r in rows] == [
+        ("Anne", "Anne"),
+        ("Bo\ufffdb", "Bo\ufffdb"),
+    ]
+    tags = await fetch(world.dsn, "SELECT name FROM keap.tags WHERE id = $1", int(tag["id"]))
+    assert tags == [{"name": "VIP"}]
+    counts = await fetch(world.dsn, "SELECT count(*) AS n FROM keap.contacts")
+    assert counts[0]["n"] == 3002  # and every other record of those pages
+    last = (await status(http))["objects"]["contacts"]["last_run"]
+    assert last["cleaned"] == 2
+
+    # Later runs read past them as past any record.
+    sandbox.update("contacts", int(nul["id"]), {"family_name": "Lee\x00"})
+    again = (await http.post("/sync/contacts")).json()
+    assert again["status"] == "ok" and again["streams"]["contacts"]["cleaned"] >= 1
+    rows = await fetch(
+        world.dsn, "SELECT family_name FROM keap.contacts WHERE id = $1", int(nul["id"])
+    )
+    assert rows == [{"family_name": "Lee"}]
+
+
+async def test_a_record_postgres_refuses_is_quarantined_shown_and_the_rest_lands(
+    world: SyncWorld, http: httpx.AsyncClient
+) -> None:
+    assert (await http.post("/sync/tags")).json()["status"] == "ok"
+    # The database's owner added a rule of their own; one of Keap's tags breaks it.
+    conn = await asyncpg.connect(world.dsn)
+    try:
+        await conn.execute(
+            "ALTER TABLE keap.tags ADD CONSTRAINT tag_names CHECK (name <> 'Forbidden')"
+        )
+    finally:
+        await conn.close()
+    sandbox = world.keap.sandbox
+    created = [sandbox.create("tags", {"name": name}) for name in ("A", "Forbidden", "B")]
+    bad = int(created[1]["id"])
+
+    run = (await http.post("/sync/tags")).json()
+
+    assert run["status"] == "ok"
+    assert run["streams"]["tags"]["quarantined"] == 1
+    assert run["streams"]["tags"]["written"] == 2
+    names = await fetch(world.dsn, "SELECT name FROM keap.tags WHERE id > 40 ORDER BY id")
+    assert [r["name"] for r in names] == ["A", "B"]
+    shown = await status(http)
+    assert shown["objects"]["tags"]["quarantined"] == 1
+    [entry] = shown["quarantine"]
+    assert (entry["stream"], entry["id"], entry["source"]) == ("tags", bad, "sync")
+    assert "23514" in entry["error"] and "tag_names" in entry["error"]
+    page = await status_page(http)
+    assert "Quarantined records" in page and f'<td class="num">{bad}</td>' in page
+    assert "tag_names" in page
+
+    # The rule goes, the record changes in Keap: the next run writes it, the entry goes.
+    conn = await asyncpg.connect(world.dsn)
+    try:
+        await conn.execute("ALTER TABLE keap.tags DROP CONSTRAINT tag_names")
+    finally:
+        await conn.close()
+    sandbox.update("tags", bad, {"description": "allowed now"})
+    assert (await http.post("/sync/tags")).json()["streams"]["tags"]["written"] == 1
+    assert (await status(http))["quarantine"] == []
