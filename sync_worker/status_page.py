@@ -1,8 +1,8 @@
 """`GET /sync/status` for a person: one HTML page, readable at a glance.
 
-It renders what the JSON status says (per object rows, last sync, cursor, errors, the
-quarantined records), the webhook queue, the Keap connection and the hook subscriptions.
-No scripts, no external assets; every value is escaped.
+It renders what the JSON status says (per object rows, last sync, cursor, errors, Keap's
+refusals in red, the quarantined records), the webhook queue, the Keap connection and
+the hook subscriptions. No scripts, no external assets; every value is escaped.
 """
 
 from __future__ import annotations
@@ -86,7 +86,12 @@ def _objects(objects: dict[str, Any]) -> str:
     for name, obj in objects.items():
         last = obj.get("last_run") or {}
         status = last.get("stream_status") or last.get("status")
-        state = _badge(status) if status else _text(None)
+        refused = obj.get("refused")
+        if refused:
+            label = f"refused by Keap (HTTP {_text(refused.get('status'))})"
+            state = f'<span class="badge bad">{label}</span>'
+        else:
+            state = _badge(status) if status else _text(None)
         errors = obj.get("errors") or []
         rows.append(
             [
@@ -111,6 +116,20 @@ def _objects(objects: dict[str, Any]) -> str:
         "Errors",
     ]
     return _table(headers, rows, "No objects synced yet.")
+
+
+def _refusals(objects: dict[str, Any]) -> str:
+    """One red line per object Keap refuses: what retrying cannot fix."""
+    lines = []
+    for name, obj in objects.items():
+        refused = obj.get("refused")
+        if refused:
+            lines.append(
+                f'<p><span class="badge bad">Keap refuses {escape(name)}</span> '
+                f"HTTP {_text(refused.get('status'))}: {_text(refused.get('message'))} "
+                f"(since {_text(refused.get('since'))}; every run tries again)</p>"
+            )
+    return "".join(lines)
 
 
 def _quarantine(entries: list[dict[str, Any]]) -> str:
@@ -206,6 +225,7 @@ def render_status_page(
 <p class="muted">Account <b>{_text(status.get("account"))}</b> · as of {_text(generated)}
 · {running}</p>
 {db_note}
+{_refusals(status.get("objects") or {})}
 <div class="cards">{_connection(status.get("connection") or {})}</div>
 <h2>Objects</h2>
 {_objects(status.get("objects") or {})}

@@ -76,7 +76,8 @@ async def sync_streams(
                 if reason is not None:
                     run.result.stop_reason = reason
                     break
-            with stream_errors(run, syncer.spec.name):
+            name = syncer.spec.name
+            async with stream_errors(run, name, name, lambda s=syncer: s.stored):
                 await syncer.run(first, prefetch(index + 1))
     finally:
         for pending in firsts.values():

@@ -1,5 +1,5 @@
-"""`GET /sync/status`: per object its cursor, last run, rows and errors; the records in
-quarantine.
+"""`GET /sync/status`: per object its cursor, last run, rows and errors; Keap's standing
+refusals and the records in quarantine.
 
 Building it costs a coordinator call and a count over every table, so the result is
 kept in KV (`SYNC_CACHE`) for an hour and rebuilt whenever a run finishes.
@@ -52,6 +52,28 @@ def _last_run_of(stream: str, runs: list[dict[str, Any]]) -> dict[str, Any] | No
     return None
 
 
+def _refused(sync_state: dict[str, Any], reconcile_state: dict[str, Any]) -> dict[str, Any] | None:
+    """Keap's standing refusal of the object's sync (or else its reconciliation)."""
+    for kind, state in (("sync", sync_state), ("reconcile", reconcile_state)):
+        refused = state.get("refused")
+        if isinstance(refused, dict):
+            return {"kind": kind, **refused}
+    return None
+
+
+def _errors(last: dict[str, Any] | None, refused: dict[str, Any] | None) -> list[str]:
+    errors = []
+    if refused:
+        what = "sync" if refused["kind"] == "sync" else "reconciliation"
+        errors.append(
+            f"Keap refuses this object's {what} since {refused.get('since')}: "
+            f"HTTP {refused.get('status')}: {refused.get('message')}"
+        )
+    if last and last.get("error") and not (refused and "keap_refused" in last["error"]):
+        errors.append(last["error"])
+    return errors
+
+
 async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
     assert env.coordinator is not None
     coordinator = CoordinatorClient(env.coordinator, account)
@@ -77,6 +99,7 @@ async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
         reconcile_state = (streams.get(f"reconcile:{name}") or {}).get("state") or {}
         table = counts.get(name) or {}
         last = _last_run_of(name, runs)
+        refused = _refused(sync_state, reconcile_state)
         objects[name] = {
             "cursor": sync_state.get("cursor"),
             "in_progress": "pass" in sync_state,
@@ -87,8 +110,9 @@ async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
             "newest_keap_update": _iso(table.get("newest_update")),
             "reconciled_at": reconcile_state.get("completed_at"),
             "last_run": last,
+            "refused": refused,  # Keap's standing refusal: status, message, since
             "quarantined": table.get("quarantined"),
-            "errors": [last["error"]] if last and last.get("error") else [],
+            "errors": _errors(last, refused),
         }
     return {
         "account": account,

@@ -1,8 +1,9 @@
-"""Keap as it really is, against the sandbox and a real Postgres: records whose text
-Postgres cannot hold, and a record Postgres refuses."""
+"""Keap as it really is, against the sandbox and a real Postgres: an object Keap refuses
+for good, records whose text Postgres cannot hold, and a record Postgres refuses."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,6 +11,9 @@ import asyncpg
 import httpx
 import pytest
 
+from shared.coordinator.client import CoordinatorClient
+from shared.keap.streams import STREAM_NAMES
+from tests.sync.compare import assert_db_matches_keap
 from tests.sync.conftest import SyncWorld
 
 FORBIDDEN = "The user does not have permission to perform this operation"
@@ -41,6 +45,76 @@ async def status_page(http: httpx.AsyncClient) -> str:
     )
     assert response.status_code == 200
     return response.text
+
+
+async def test_an_object_keap_refuses_fails_clearly_while_the_others_sync(
+    world: SyncWorld, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.keap.sandbox.faults.refuse("/v2/orders", 403)
+
+    with caplog.at_level(logging.ERROR, "keap_sync"):
+        response = await http.post("/sync/full")
+
+    assert response.status_code == 502
+    body = response.json()
+    assert body["error"]["code"] == "keap_refused"
+    assert "HTTP 403" in body["error"]["message"] and FORBIDDEN in body["error"]["message"]
+    run = body["run"]
+    assert run["status"] == "failed"
+    assert run["streams"]["orders"]["status"] == "failed"
+    assert "HTTP 403" in run["streams"]["orders"]["error"]
+    others = [name for name in STREAM_NAMES if name != "orders"]
+    assert all(run["streams"][name]["status"] == "complete" for name in others)
+    await assert_db_matches_keap(world.dsn, world.keap.api_base, others)
+    logged = [r.getMessage() for r in caplog.records if "orders" in r.getMessage()]
+    assert any("HTTP 403" in line and FORBIDDEN in line for line in logged), logged
+
+    orders = (await status(http))["objects"]["orders"]
+    assert orders["refused"]["status"] == 403 and orders["refused"]["message"].endswith(FORBIDDEN)
+    assert any(FORBIDDEN in e for e in orders["errors"])
+    page = await status_page(http)
+    assert '<span class="badge bad">Keap refuses orders</span> HTTP 403' in page
+    assert "refused by Keap (HTTP 403)" in page
+    health = await http.get("/health")
+    assert health.status_code == 503 and health.json()["status"] == "degraded"
+    assert health.json()["services"]["streams"]["status"] == "error"
+    assert "orders: HTTP 403" in health.json()["services"]["streams"]["error"]
+
+    # The cron runs go on, and keep trying the refused object once each.
+    before = len(world.keap.sandbox.request_log)
+    scheduled = f"{world.sync_url}/cdn-cgi/handler/scheduled"
+    async with httpx.AsyncClient(timeout=60) as client:
+        assert (await client.get(scheduled, params={"cron": "*/30 * * * *"})).status_code == 200
+    asked = [r["path"] for r in world.keap_requests(before) if "/v2/" in r["path"]]
+    assert asked.count("/crm/rest/v2/orders") == 1 and len(set(asked)) == len(STREAM_NAMES)
+    coordinator = CoordinatorClient(world.env.coordinator)  # type: ignore[arg-type]
+    assert (await coordinator.runs(1))[0]["status"] == "failed"
+
+    # Once Keap lets the object through, the next run syncs it and the state clears.
+    world.keap.sandbox.faults.allow()
+    assert (await http.post("/sync/orders")).json()["status"] == "ok"
+    assert (await status(http))["objects"]["orders"]["refused"] is None
+    assert (await http.get("/health")).status_code == 200
+    await assert_db_matches_keap(world.dsn, world.keap.api_base)
+
+
+async def test_reconciliation_of_a_refused_object_says_why_rows_are_missing(
+    world: SyncWorld, http: httpx.AsyncClient
+) -> None:
+    coordinator = CoordinatorClient(world.env.coordinator)  # type: ignore[arg-type]
+    refused = {"status": 400, "message": "Invalid filter: start_update_time", "since": "x"}
+    assert (await coordinator.acquire_lease("setup", 60)).acquired
+    await coordinator.checkpoint("setup", "contacts", {"refused": refused})
+    await coordinator.release_lease("setup")
+
+    run = (await http.post("/sync/contacts", params={"reconcile": "true"})).json()
+
+    assert run["status"] == "ok"
+    [note] = run["errors"]  # not "run a full sync", which Keap would refuse as well
+    assert note.startswith("contacts: ") and note.endswith(
+        "records are missing from the table; Keap refuses its sync "
+        "(HTTP 400: Invalid filter: start_update_time)"
+    )
 
 
 async def test_text_postgres_cannot_hold_lands_cleaned_and_counted(
