@@ -48,6 +48,7 @@ class StreamSummary(BaseModel):
     fetched_missing: int
     cleaned: int
     quarantined: int
+    details_read: int
     cursor: str | None
     error: str | None
 

@@ -277,10 +277,17 @@ COMMENT ON TABLE keap.quarantine IS
     'how often it failed. An entry goes once the record is written or Keap deletes it.';
 """
 
+# What products' list entries lack, read per product (see `Table.details`).
+_PRODUCT_DETAILS = """
+ALTER TABLE keap.products ADD COLUMN inventory_count bigint;
+ALTER TABLE keap.products ADD COLUMN details_read_at timestamptz;
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "object tables", _CASTS + _TABLES + _LZ4),
     Migration(2, "children of deleted records", _ORPHANS),
     Migration(3, "quarantine", _QUARANTINE),
+    Migration(4, "product details", _PRODUCT_DETAILS),
 ]
 
 LATEST = MIGRATIONS[-1].version

@@ -265,3 +265,30 @@ def unquarantine_sql() -> str:
 WHERE q.stream = '{s}' AND t.id = q.id AND t.synced_at > q.last_failed_at"""
         for s, t in TABLES.items()
     )
+
+
+@cache
+def pending_details_sql(stream: str) -> str:
+    """Live rows written since their details were read (`$1` at most, newest first)."""
+    return f"""
+SELECT id FROM {TABLES[stream].name}
+WHERE deleted_at IS NULL AND (details_read_at IS NULL OR details_read_at < synced_at)
+ORDER BY synced_at DESC, id LIMIT $1"""
+
+
+@cache
+def details_sql(stream: str) -> str:
+    """Write the detail columns from records (`$1`, a JSON list, as the per-id GET
+    returns them). Returns the number of rows written."""
+    t = TABLES[stream]
+    sets = ", ".join(f"{column} = {expr}" for column, expr in t.details)
+    return f"""
+WITH written AS (
+    UPDATE {t.name} AS t SET {sets}, details_read_at = now()
+    FROM (
+        SELECT keap.to_bigint(r ->> 'id') AS id, r FROM jsonb_array_elements($1::jsonb) AS r
+    ) AS d
+    WHERE t.id = d.id AND t.deleted_at IS NULL
+    RETURNING 1
+)
+SELECT count(*)::int FROM written"""

@@ -308,6 +308,22 @@ class Store:
         row = await self._fast_then_checked(sql.refresh_sql, stream, items_key, payload)
         return int(row[0])
 
+    async def pending_details(self, stream: str, limit: int) -> list[int]:
+        """Ids of live rows whose details (see `Table.details`) are not read for the
+        version written, newest first."""
+        self.statements += 1
+        async with self._turn:
+            with _translated():
+                rows = await self.conn.fetch(sql.pending_details_sql(stream), limit)
+        return [r["id"] for r in rows]
+
+    async def write_details(self, stream: str, payload: str) -> int:
+        """Write the detail columns from records as the per-id GET returns them (`payload`,
+        a JSON list); returns the rows written."""
+        payload, _ = clean_page(payload, None)
+        row = await self._run(sql.details_sql(stream), payload)
+        return int(row[0])
+
     async def quarantine(self, stream: str, records: Sequence[RefusedRecord], source: str) -> None:
         """Keep records that could not be written where people look (`keap.quarantine`);
         an entry already there counts one more attempt."""

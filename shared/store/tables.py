@@ -77,6 +77,10 @@ class Table:
     # Fields Keap changes without moving the update time (tag applications), which
     # reconciliation refreshes from its id listing.
     refresh_fields: tuple[str, ...] = ()
+    # Typed columns of fields Keap leaves out of list responses: (name, SQL over the
+    # record the per-id GET returns, `r`). Written apart from the page upsert, which
+    # never touches them; `details_read_at` says for which version they were read.
+    details: tuple[tuple[str, str], ...] = ()
     # (table, column) rows elsewhere that go when a record of this table is marked deleted
     # (the record's own children go too: see `gone_with`).
     cascade: tuple[tuple[str, str], ...] = ()
@@ -259,6 +263,7 @@ TABLES: dict[str, Table] = {
             ),
             created=ts("create_time"),
             updated_field="update_time",
+            details=(("inventory_count", big("inventory.inventory_count")),),
         ),
         Table(
             stream="tags",

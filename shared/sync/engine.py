@@ -21,6 +21,7 @@ from shared.keap.client import KeapClient
 from shared.keap.errors import KeapRequestError
 from shared.keap.streams import StreamSpec, get_stream
 from shared.store.store import PageFacts, Store
+from shared.sync.details import read_details
 from shared.sync.paginator import Page, Paginator
 from shared.sync.run import Run, stream_errors
 from shared.sync.state import DEFAULT_OVERLAP_S, StreamState
@@ -68,6 +69,14 @@ async def sync_streams(
 
         return start
 
+    # Per-record reads (see `details`) go on beside the next streams' pages.
+    details: list[asyncio.Future[None]] = []
+
+    async def read_details_of(syncer: StreamSync) -> None:
+        name = syncer.spec.name
+        async with stream_errors(run, name, name, lambda: syncer.stored):
+            await read_details(run, keap, store, syncer.spec)
+
     try:
         for index, syncer in enumerate(syncers):
             first = firsts.pop(index, None)
@@ -79,8 +88,12 @@ async def sync_streams(
             name = syncer.spec.name
             async with stream_errors(run, name, name, lambda s=syncer: s.stored):
                 await syncer.run(first, prefetch(index + 1))
+                if syncer.spec.detail_fields:
+                    details.append(asyncio.ensure_future(read_details_of(syncer)))
+        for reading in details:
+            await reading
     finally:
-        for pending in firsts.values():
+        for pending in [*firsts.values(), *details]:
             await _cancel(pending)
 
 

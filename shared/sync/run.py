@@ -95,6 +95,7 @@ class StreamResult:
     fetched_missing: int = 0
     cleaned: int = 0  # records whose text Postgres could not hold as it was (see store.clean)
     quarantined: int = 0  # records Postgres refused, kept in keap.quarantine
+    details_read: int = 0  # records whose list-less fields were read one by one
     cursor: str | None = None
     error: str | None = None
 

@@ -1,9 +1,11 @@
 """Keap as it really is, against the sandbox and a real Postgres: an object Keap refuses
-for good, records whose text Postgres cannot hold, and a record Postgres refuses."""
+for good, records whose text Postgres cannot hold, a record Postgres refuses, and the
+product fields only the per-id GET returns."""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,9 +14,12 @@ import httpx
 import pytest
 
 from shared.coordinator.client import CoordinatorClient
-from shared.keap.streams import STREAM_NAMES
+from shared.keap.streams import STREAM_NAMES, STREAMS
+from shared.sync import service
+from shared.sync.budget import Budget
 from tests.sync.compare import assert_db_matches_keap
 from tests.sync.conftest import SyncWorld
+from tests.sync.test_streams_spec import PREFIX, item_schema, schema, spec_doc
 
 FORBIDDEN = "The user does not have permission to perform this operation"
 
@@ -200,3 +205,72 @@ async def test_a_record_postgres_refuses_is_quarantined_shown_and_the_rest_lands
     sandbox.update("tags", bad, {"description": "allowed now"})
     assert (await http.post("/sync/tags")).json()["streams"]["tags"]["written"] == 1
     assert (await status(http))["quarantine"] == []
+
+
+async def test_products_carry_the_inventory_count_read_per_changed_product(
+    world: SyncWorld, http: httpx.AsyncClient
+) -> None:
+    sandbox = world.keap.sandbox
+
+    def keap_counts() -> dict[int, int]:
+        products = sandbox.records["products"]
+        return {
+            i: int((products.get(i) or {})["inventory"]["inventory_count"])
+            for i in products.live_ids()
+        }
+
+    async def db_counts() -> dict[int, int | None]:
+        rows = await fetch(world.dsn, "SELECT id, inventory_count FROM keap.products")
+        return {r["id"]: r["inventory_count"] for r in rows}
+
+    # A run whose budget cannot read them all reads what fits ...
+    first = await service.run(world.env, "full", ["products"], budget=Budget(subrequests=60))
+    assert first.status == "ok", first.errors
+    assert first.streams["products"].details_read == 60 // 3
+    # ... and the next run reads the rest.
+    before = len(sandbox.request_log)
+    second = await service.run(world.env, "incremental", ["products"])
+    assert second.streams["products"].details_read == 60 - 60 // 3
+    per_product = [r for r in world.keap_requests(before) if r["path"] != "/crm/rest/v2/products"]
+    assert len(per_product) == 40 and all(
+        r["path"].startswith("/crm/rest/v2/products/") for r in per_product
+    )
+    assert await db_counts() == keap_counts()
+
+    # Only products that changed are read again.
+    edited = sandbox.make_changes(n_edits=2, kind="products")["edited"]
+    # Stock moves (Keap's :adjustInventory); the edit above moved the update time.
+    (sandbox.get("products", edited[0]) or {})["inventory"]["inventory_count"] = 999
+    before = len(sandbox.request_log)
+    third = (await http.post("/sync/products")).json()
+    assert third["streams"]["products"]["details_read"] == 2
+    read = sorted(r["path"] for r in world.keap_requests(before))
+    assert read == sorted(
+        ["/crm/rest/v2/products", *(f"/crm/rest/v2/products/{i}" for i in edited)]
+    )
+    assert (await db_counts())[edited[0]] == 999
+    assert await db_counts() == keap_counts()
+    await assert_db_matches_keap(world.dsn, world.keap.api_base, ["products"])
+
+
+def _has(schema_: dict[str, Any], dotted: str) -> bool:
+    """Whether the schema documents the property at `dotted` (refs followed)."""
+    for name in dotted.split("."):
+        if "$ref" in schema_:
+            schema_ = schema(schema_["$ref"])
+        properties = schema_.get("properties") or {}
+        if name not in properties:
+            return False
+        schema_ = properties[name]
+    return True
+
+
+@pytest.mark.parametrize("name", [n for n in STREAM_NAMES if STREAMS[n].detail_fields])
+def test_detail_fields_are_what_the_spec_leaves_out_of_lists_only(name: str) -> None:
+    stream = STREAMS[name]
+    assert stream.get_path is not None
+    path = re.sub(r"\{id\}", "{" + stream.items_key[:-1] + "_id}", PREFIX + stream.get_path)
+    got = spec_doc()["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+    for field in stream.detail_fields:
+        assert _has(got["schema"], field), field
+        assert not _has(item_schema(stream), field), field
