@@ -73,6 +73,37 @@ def coordinator_check(client: CoordinatorClient) -> Check:
     return check
 
 
+def refused_streams_check(client: CoordinatorClient) -> Check:
+    """Fails while Keap refuses any object's sync or reconciliation for good (the state
+    a run leaves until a later run gets through)."""
+
+    async def check() -> dict[str, Any]:
+        states = await client.get_stream_states()
+        refused = {
+            name: state["refused"]
+            for name, state in states.items()
+            if isinstance(state, dict) and isinstance(state.get("refused"), dict)
+        }
+        if not refused:
+            return {"refused": []}
+        listed = "; ".join(
+            f"{name.replace('reconcile:', '')}{' (reconciliation)' if ':' in name else ''}: "
+            f"HTTP {r.get('status')}: {r.get('message')}"
+            for name, r in sorted(refused.items())
+        )
+        return {"status": "error", "error": f"Keap refuses {listed}", "refused": sorted(refused)}
+
+    return check
+
+
+def sync_checks(env: WorkerEnv) -> dict[str, Check]:
+    """The sync worker's own check, beside the standard ones."""
+    if env.coordinator is None:
+        return {}
+    client = CoordinatorClient(env.coordinator, env.settings.DEFAULT_ACCOUNT)
+    return {"streams": refused_streams_check(client)}
+
+
 def standard_checks(env: WorkerEnv) -> dict[str, Check]:
     """The checks for whichever bindings this worker has."""
     checks: dict[str, Check] = {}

@@ -7,8 +7,10 @@
 - `GET /sync/status`: per object cursor, rows, last run, errors (cached; `?refresh=true`).
 
 A run answers when it ends: 200 with its summary (status `ok`, or `partial` when its
-budget ran out and the next run continues), 503 when it failed (the code says why,
-e.g. `reauthorization_required`), 409 when another run holds the lease.
+budget ran out and the next run continues), 502 when Keap refused an object's requests
+outright (`keap_refused`: the other objects still ran; the summary says which and what
+Keap said), 503 when it failed otherwise (the code says why, e.g.
+`reauthorization_required`), 409 when another run holds the lease.
 """
 
 from __future__ import annotations
@@ -22,17 +24,18 @@ from pydantic import BaseModel
 
 from shared.coordinator.client import CoordinatorClient
 from shared.coordinator.rpc import CoordinatorError
+from shared.health import sync_checks
 from shared.keap.streams import STREAM_NAMES
 from shared.platform.env import Env, WorkerEnv
 from shared.sync import service
-from shared.sync.run import LeaseBusy, RunResult
+from shared.sync.run import KEAP_REFUSED, LeaseBusy, RunResult
 from shared.sync.status import get_status
 from shared.web.app import create_worker_app
 from shared.web.auth import require_admin, wants_html
 from shared.web.errors import error_body
 from sync_worker.status_page import render_status_page
 
-app = create_worker_app("sync-worker")
+app = create_worker_app("sync-worker", sync_checks)
 T = TypeVar("T")
 
 
@@ -43,6 +46,9 @@ class StreamSummary(BaseModel):
     written: int
     deleted: int
     fetched_missing: int
+    cleaned: int
+    quarantined: int
+    details_read: int
     cursor: str | None
     error: str | None
 
@@ -86,7 +92,10 @@ async def _start(env: WorkerEnv, kind: str, objects: list[str] | None) -> JSONRe
     summary = _summary(result).model_dump()
     if result.status == "failed":
         message = result.errors[0] if result.errors else "the run failed"
-        return JSONResponse({**error_body(503, message, result.error_code), "run": summary}, 503)
+        # 502: Keap refused a request (asking again will not help); 503: try again later.
+        status = 502 if result.error_code == KEAP_REFUSED else 503
+        body = {**error_body(status, message, result.error_code), "run": summary}
+        return JSONResponse(body, status)
     return JSONResponse(summary, 200)
 
 

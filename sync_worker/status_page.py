@@ -1,8 +1,8 @@
 """`GET /sync/status` for a person: one HTML page, readable at a glance.
 
-It renders what the JSON status says (per object rows, last sync, cursor, errors), the
-webhook queue, the Keap connection and the hook subscriptions. No scripts, no external
-assets; every value is escaped.
+It renders what the JSON status says (per object rows, last sync, cursor, errors, Keap's
+refusals in red, the quarantined records), the webhook queue, the Keap connection and
+the hook subscriptions. No scripts, no external assets; every value is escaped.
 """
 
 from __future__ import annotations
@@ -86,20 +86,66 @@ def _objects(objects: dict[str, Any]) -> str:
     for name, obj in objects.items():
         last = obj.get("last_run") or {}
         status = last.get("stream_status") or last.get("status")
+        refused = obj.get("refused")
+        if refused:
+            label = f"refused by Keap (HTTP {_text(refused.get('status'))})"
+            state = f'<span class="badge bad">{label}</span>'
+        else:
+            state = _badge(status) if status else _text(None)
         errors = obj.get("errors") or []
         rows.append(
             [
                 f"<td><b>{escape(name)}</b></td>",
                 f'<td class="num">{_number(obj.get("rows"))}</td>',
                 f'<td class="num">{_number(obj.get("deleted_rows"))}</td>',
+                f'<td class="num">{_number(obj.get("quarantined"))}</td>',
                 f"<td>{_text(obj.get('last_synced_at'))}</td>",
-                f"<td>{_badge(status) if status else _text(None)}</td>",
+                f"<td>{state}</td>",
                 f"<td><code>{_text(obj.get('cursor'))}</code></td>",
                 f"<td>{'<br>'.join(escape(str(e)) for e in errors) or '—'}</td>",
             ]
         )
-    headers = ["Object", "Rows", "Deleted", "Last synced", "Last run", "Cursor", "Errors"]
+    headers = [
+        "Object",
+        "Rows",
+        "Deleted",
+        "Quarantined",
+        "Last synced",
+        "Last run",
+        "Cursor",
+        "Errors",
+    ]
     return _table(headers, rows, "No objects synced yet.")
+
+
+def _refusals(objects: dict[str, Any]) -> str:
+    """One red line per object Keap refuses: what retrying cannot fix."""
+    lines = []
+    for name, obj in objects.items():
+        refused = obj.get("refused")
+        if refused:
+            lines.append(
+                f'<p><span class="badge bad">Keap refuses {escape(name)}</span> '
+                f"HTTP {_text(refused.get('status'))}: {_text(refused.get('message'))} "
+                f"(since {_text(refused.get('since'))}; every run tries again)</p>"
+            )
+    return "".join(lines)
+
+
+def _quarantine(entries: list[dict[str, Any]]) -> str:
+    rows = [
+        [
+            f"<td>{_text(q.get('stream'))}</td>",
+            f'<td class="num">{_text(q.get("id"))}</td>',
+            f"<td>{_text(q.get('error'))}</td>",
+            f'<td class="num">{_number(q.get("attempts"))}</td>',
+            f"<td>{_text(q.get('source'))}</td>",
+            f"<td>{_text(q.get('last_failed_at'))}</td>",
+        ]
+        for q in entries
+    ]
+    headers = ["Object", "Id", "Database error", "Attempts", "Found by", "Last failed"]
+    return _table(headers, rows, "No records in quarantine.")
 
 
 def _queue(queue: dict[str, Any] | None) -> str:
@@ -179,9 +225,14 @@ def render_status_page(
 <p class="muted">Account <b>{_text(status.get("account"))}</b> · as of {_text(generated)}
 · {running}</p>
 {db_note}
+{_refusals(status.get("objects") or {})}
 <div class="cards">{_connection(status.get("connection") or {})}</div>
 <h2>Objects</h2>
 {_objects(status.get("objects") or {})}
+<h2>Quarantined records</h2>
+<p class="muted">Records Keap handed out that Postgres would not store (in
+<code>keap.quarantine</code>); an entry goes once its record is written.</p>
+{_quarantine(status.get("quarantine") or [])}
 <h2>Webhook queue</h2>
 {_queue(queue)}
 <h2>Hook subscriptions</h2>

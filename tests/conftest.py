@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from local.config import LocalConfig
@@ -48,10 +50,31 @@ def local_config(tmp_path: Path, dsn: str, **overrides: object) -> LocalConfig:
     return LocalConfig.from_environ({}, **values)
 
 
+def with_dsn_database(dsn: str, database: str) -> str:
+    return dsn.rsplit("/", 1)[0] + "/" + database
+
+
 @pytest.fixture
-async def runtime(tmp_path: Path, postgres: EmbeddedPostgres) -> AsyncIterator[LocalRuntime]:
-    """The three workers and the Keap sandbox on free ports, against the session Postgres."""
-    rt = LocalRuntime(local_config(tmp_path, postgres.dsn))
+async def database(postgres: EmbeddedPostgres) -> AsyncIterator[str]:
+    """A fresh database on the session's Postgres; its DSN."""
+    name = f"sync_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(with_dsn_database(postgres.dsn, "postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield with_dsn_database(postgres.dsn, name)
+    admin = await asyncpg.connect(with_dsn_database(postgres.dsn, "postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path, database: str) -> AsyncIterator[LocalRuntime]:
+    """The three workers and the Keap sandbox on free ports, with a database of their own."""
+    rt = LocalRuntime(local_config(tmp_path, database))
     await rt.start()
     try:
         yield rt
@@ -59,4 +82,4 @@ async def runtime(tmp_path: Path, postgres: EmbeddedPostgres) -> AsyncIterator[L
         await rt.stop()
 
 
-__all__ = ["KEAP_FACTS", "ROOT", "admin_headers", "local_config"]
+__all__ = ["KEAP_FACTS", "ROOT", "admin_headers", "database", "local_config", "with_dsn_database"]

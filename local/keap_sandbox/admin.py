@@ -6,6 +6,7 @@ No auth: the sandbox only ever binds 127.0.0.1. None of this exists in Keap.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
@@ -121,6 +122,31 @@ async def update_record(request: Request) -> Response:
 @router.delete("/records/{kind}/{record_id}")
 async def delete_record(request: Request) -> Response:
     _sb(request).delete(_kind(request.path_params["kind"]), int(request.path_params["record_id"]))
+    return Response(status_code=204)
+
+
+@router.get("/refusals")
+async def refusals(request: Request) -> Response:
+    return json_response([asdict(r) for r in _sb(request).faults.refusals.values()])
+
+
+@router.post("/refusals")
+async def refuse(request: Request) -> Response:
+    """Refuse a path for good: {"path": "/v2/orders", "status": 403, "message": "..."}."""
+    body = await _json(request)
+    try:
+        refusal = _sb(request).faults.refuse(
+            str(body.get("path", "")), int(body.get("status", 403)), str(body.get("message", ""))
+        )
+    except (TypeError, ValueError) as exc:
+        raise ApiError(400, str(exc)) from exc
+    return json_response(asdict(refusal), 201)
+
+
+@router.delete("/refusals")
+async def allow(request: Request) -> Response:
+    """Stop refusing `?path=/v2/orders` (without `path`: every path)."""
+    _sb(request).faults.allow(request.query_params.get("path"))
     return Response(status_code=204)
 
 

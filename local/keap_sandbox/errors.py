@@ -32,8 +32,11 @@ class ApiError(Exception):
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    # backslashreplace: half a surrogate pair goes out as its JSON escape (see render).
     return Response(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(
+            "utf-8", "backslashreplace"
+        ),
         status_code=status,
         media_type="application/json",
         headers=headers,

@@ -57,14 +57,14 @@ class Gateway:
                 refusal.headers.update(verdict.headers)
                 await refusal(scope, receive, send_logged)
                 return
-            plan = sb.faults.plan()
+            plan = sb.faults.plan(scope["path"][len(REST_PREFIX) :])
             if plan.delay_s:
                 await sb.sleep(plan.delay_s)
             if plan.action == "drop":
                 await self._drop(receive, send_logged)
                 return
-            if plan.action == "error":
-                failure = error_response(plan.status)
+            if plan.action in ("error", "refuse"):
+                failure = error_response(plan.status, plan.message)
                 failure.headers.update(verdict.headers)
                 await failure(scope, receive, send_logged)
                 return

@@ -341,7 +341,7 @@ class Generator:
             "city_taxable": False,
             "categories": [],
             "options": [],
-            "inventory": {"inventory_limit": rng.randint(0, 500), "out_of_stock_enabled": False},
+            "inventory": _inventory(i, rng.randint(0, 500)),
             "subscription_only": False,
             "storefront_hidden": rng.random() < 0.1,
             "is_package": False,
@@ -439,6 +439,15 @@ class Generator:
         if rng.random() < 0.1:
             r["promo_code"] = f"SAVE{rng.randint(5, 50)}"
         return r
+
+
+def _inventory(i: int, limit: int) -> Record:
+    # The count comes from the id, not the generator, so adding it changed no other value.
+    return {
+        "inventory_limit": limit,
+        "inventory_count": (i * 37) % (limit + 1),
+        "out_of_stock_enabled": False,
+    }
 
 
 def _product_name(i: int) -> str:

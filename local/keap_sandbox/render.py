@@ -35,6 +35,21 @@ def view(sb: Sandbox, record: Record, projection: Projection) -> Record:
     return out
 
 
+# Properties only the per-id GET returns: (kind, object property, its property left out).
+# The spec's list schemas lack them (ProductInventory_List has no inventory_count, which
+# ProductInventory_Detail says "is omitted in List responses").
+DETAIL_ONLY: dict[str, tuple[str, str]] = {"products": ("inventory", "inventory_count")}
+
+
+def listed(spec: KindSpec, record: Record) -> Record:
+    """The record as a list response shows it."""
+    omitted = DETAIL_ONLY.get(spec.name)
+    if omitted is None or not isinstance(record.get(omitted[0]), dict):
+        return record
+    outer, inner = omitted
+    return {**record, outer: {k: v for k, v in record[outer].items() if k != inner}}
+
+
 def list_body(
     sb: Sandbox,
     spec: KindSpec,
@@ -44,7 +59,8 @@ def list_body(
 ) -> bytes:
     """A v2 list response for records read with `custom_fields=False`."""
     if not wants_custom_fields(spec, projection):
-        return page(spec.list_key, [view(sb, r, projection) for r in records], token)
+        items = [listed(spec, view(sb, r, projection)) for r in records]
+        return page(spec.list_key, items, token)
     gen, parts = sb.records.gen, []
     for record in records:
         text = encode(view(sb, record, projection))
@@ -63,4 +79,10 @@ def _assemble(list_key: str, listed: str, token: str | None) -> bytes:
     # The last page carries no next_page_token at all; clients must treat a missing and
     # an empty token alike.
     tail = f',"next_page_token":{encode(token)}' if token else ""
-    return f'{{"{list_key}":{listed}{tail}}}'.encode()
+    return to_bytes(f'{{"{list_key}":{listed}{tail}}}')
+
+
+def to_bytes(text: str) -> bytes:
+    """JSON text as UTF-8. Half a surrogate pair (which a request may carry, escaped,
+    into a record) cannot be UTF-8: it goes out as the JSON escape it came in as."""
+    return text.encode("utf-8", "backslashreplace")

@@ -2,12 +2,15 @@
 
 An event is stored once (its dedup key is unique) and stays queued until it is applied:
 batches of one stream and action, oldest first, go to an `Applier` (one Keap request and
-one Postgres statement per batch). A failed batch stays queued and the queue backs off
-exponentially, for as long as it takes. Two things are dropped, and recorded with their
-reason, instead of retried forever: ids Keap no longer has, and an id whose request Keap
-refuses outright (a 4xx) `refused_attempts` times, found by halving the refused batch so
-that one bad id does not hold up the rest. Applied events are kept for a while so that a
-delivery Keap repeats is recognised.
+one Postgres statement per batch). A batch that fails as a whole (Keap or Postgres down)
+stays queued and the queue backs off exponentially, for as long as it takes.
+
+One record never holds up the rest. An id whose request Keap refuses outright (a 4xx) is
+found by halving the refused batch; a record Postgres refuses is found by the store. Such
+an id waits on its own (its own backoff) while every other event goes on, and after
+`refused_attempts` tries it is given up: quarantined through the applier, recorded with
+its reason, and counted. Ids Keap no longer has are dropped, with that reason. Applied
+events are kept for a while so that a delivery Keap repeats is recognised.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -67,6 +70,14 @@ class BatchRefused(Exception):
         self.reason = reason
 
 
+@dataclass
+class Applied:
+    """What became of a batch the applier took."""
+
+    missing: set[int] = field(default_factory=set)  # ids Keap no longer has: dropped
+    refused: dict[int, str] = field(default_factory=dict)  # id -> why it could not be applied
+
+
 @dataclass(frozen=True)
 class Batch:
     stream: str
@@ -80,9 +91,13 @@ class Applier(Protocol):
         """The most ids one batch of `stream` and `action` may carry."""
         ...
 
-    async def __call__(self, stream: str, action: str, ids: list[int]) -> set[int]:
-        """Apply a batch; return the ids Keap no longer has (dropped, not retried).
-        Raises `BatchRefused` when Keap refuses the request, anything else on an outage."""
+    async def __call__(self, stream: str, action: str, ids: list[int]) -> Applied:
+        """Apply a batch. Raises `BatchRefused` when Keap refuses the request, anything
+        else on an outage (then nothing of the batch counts as done)."""
+        ...
+
+    async def quarantine(self, stream: str, reasons: dict[int, str]) -> None:
+        """Keep ids given up on where the sync's refused records go."""
         ...
 
 
@@ -161,11 +176,16 @@ class EventQueue:
         """Depth and age, small enough for every health check."""
         oldest = self.oldest_received_at()
         state = self._state()
+        waiting = self.sql.exec(
+            "SELECT COUNT(*) AS n FROM hook_events WHERE done_at IS NULL AND retry_at > ?",
+            time.time(),
+        )
         return {
             "depth": self.depth(),
             "oldest_age_s": None if oldest is None else round(time.time() - oldest, 3),
             "failures": state["failures"],
             "retry_at": iso(state["retry_at"]),
+            "refused_waiting": int(waiting[0]["n"]),  # refused ids waiting for another try
         }
 
     def status(self) -> dict[str, Any]:
@@ -188,7 +208,14 @@ class EventQueue:
             "last_drain_at": iso(state["last_drain_at"]),
             "totals": {
                 name: int(stats.get(name, 0))
-                for name in ("received", "duplicates", "applied", "deleted", "dropped")
+                for name in (
+                    "received",
+                    "duplicates",
+                    "applied",
+                    "deleted",
+                    "dropped",
+                    "quarantined",
+                )
             },
             "recently_dropped": [{**r, "dropped_at": iso(r["dropped_at"])} for r in dropped],
             "policy": self.policy.model_dump(),
@@ -196,17 +223,24 @@ class EventQueue:
 
     def next_due(self) -> float | None:
         """When the alarm should next drain (epoch seconds), or None with nothing queued."""
-        if not self.sql.exec("SELECT 1 FROM hook_events WHERE done_at IS NULL LIMIT 1"):
+        rows = self.sql.exec(
+            "SELECT MIN(COALESCE(retry_at, 0)) AS due FROM hook_events WHERE done_at IS NULL"
+        )
+        if rows[0]["due"] is None:
             return None
         retry_at = self._state()["retry_at"]
-        return max(time.time(), retry_at or 0.0)
+        return max(time.time(), retry_at or 0.0, float(rows[0]["due"]))
 
     # --- draining -----------------------------------------------------------------------
     def next_batch(self, size: int, limit: Callable[[str, str], int]) -> Batch | None:
-        """The oldest queued event's stream and action, with up to `size` distinct ids
-        (fewer if `limit(stream, action)` says so)."""
+        """The oldest ready event's stream and action, with up to `size` distinct ids
+        (fewer if `limit(stream, action)` says so). Refused events waiting for their own
+        retry time are not ready."""
+        now = time.time()
         head = self.sql.exec(
-            "SELECT stream, action FROM hook_events WHERE done_at IS NULL ORDER BY seq LIMIT 1"
+            "SELECT stream, action FROM hook_events WHERE done_at IS NULL "
+            "AND (retry_at IS NULL OR retry_at <= ?) ORDER BY seq LIMIT 1",
+            now,
         )
         if not head:
             return None
@@ -214,9 +248,10 @@ class EventQueue:
         size = max(1, min(size, limit(stream, action)))
         rows = self.sql.exec(
             "SELECT seq, object_id FROM hook_events WHERE done_at IS NULL AND stream = ? "
-            "AND action = ? ORDER BY seq LIMIT ?",
+            "AND action = ? AND (retry_at IS NULL OR retry_at <= ?) ORDER BY seq LIMIT ?",
             stream,
             action,
+            now,
             size * 4,
         )
         ids: list[int] = []
@@ -248,68 +283,103 @@ class EventQueue:
             batch = self.next_batch(policy.batch_size, apply.batch_limit)
             if batch is None:
                 break
-            refused: dict[int, str] = {}
+            outcome = Applied()
             try:
-                missing = await self._apply(apply, batch, batch.ids, refused)
+                await self._apply(apply, batch, batch.ids, outcome)
             except Exception as exc:  # an outage: keep the events, back off, try again
                 self._failed(batch, exc, policy)
                 return done
-            done += self._completed(batch, missing, refused, policy)
-            if refused or time.monotonic() - started > policy.alarm_budget_s:
+            done += await self._completed(apply, batch, outcome, policy)
+            if time.monotonic() - started > policy.alarm_budget_s:
                 break
         self._prune(policy)
         return done
 
-    async def _apply(
-        self, apply: Applier, batch: Batch, ids: list[int], refused: dict[int, str]
-    ) -> set[int]:
-        """`apply` the ids; a refused request is halved until the refused ids are found
-        (collected in `refused`). The ids Keap no longer has."""
+    async def _apply(self, apply: Applier, batch: Batch, ids: list[int], outcome: Applied) -> None:
+        """`apply` the ids, collecting what became of them in `outcome`; a refused request
+        is halved until the refused ids are found."""
         try:
-            return await apply(batch.stream, batch.action, ids)
+            applied = await apply(batch.stream, batch.action, ids)
         except BatchRefused as exc:
             if len(ids) == 1:
-                refused[ids[0]] = exc.reason[:200]
-                return set()
+                outcome.refused[ids[0]] = exc.reason[:200]
+                return
+        else:
+            outcome.missing |= applied.missing
+            outcome.refused.update({i: r[:200] for i, r in applied.refused.items()})
+            return
         half = len(ids) // 2
-        missing = await self._apply(apply, batch, ids[:half], refused)
-        return missing | await self._apply(apply, batch, ids[half:], refused)
+        await self._apply(apply, batch, ids[:half], outcome)
+        await self._apply(apply, batch, ids[half:], outcome)
 
     def _seq_list(self, seqs: list[int]) -> str:
         return json.dumps(seqs)
 
-    def _completed(
-        self, batch: Batch, missing: set[int], refused: dict[int, str], policy: QueuePolicy
+    async def _given_up(
+        self, apply: Applier, batch: Batch, refused: dict[int, str], policy: QueuePolicy
+    ) -> dict[int, str]:
+        """The refused ids out of tries, once the applier has quarantined them."""
+        if not refused:
+            return {}
+        rows = self.sql.exec(
+            "SELECT object_id, MAX(refusals) AS refusals FROM hook_events "
+            "WHERE seq IN (SELECT value FROM json_each(?)) GROUP BY object_id",
+            self._seq_list(batch.seqs),
+        )
+        tries = {int(r["object_id"]): int(r["refusals"]) + 1 for r in rows}
+        out = {i: why for i, why in refused.items() if tries.get(i, 1) >= policy.refused_attempts}
+        if not out:
+            return {}
+        try:
+            await apply.quarantine(batch.stream, out)
+        except Exception as exc:  # kept queued: given up on once the quarantine takes them
+            log.warning(
+                "hook queue: could not quarantine %s ids: %s", batch.stream, type(exc).__name__
+            )
+            return {}
+        return out
+
+    async def _completed(
+        self, apply: Applier, batch: Batch, outcome: Applied, policy: QueuePolicy
     ) -> int:
-        """Mark the batch's events done, except refused ones not yet refused often enough.
-        The number of events done."""
+        """Mark the batch's events done, except refused ones with tries left (they wait
+        on their own backoff). The number of events done."""
         now = time.time()
-        outcome = "deleted" if batch.action == "delete" else "applied"
+        kind = "deleted" if batch.action == "delete" else "applied"
         seqs = self._seq_list(batch.seqs)
+        missing = set(outcome.missing)
+        refused = {i: why for i, why in outcome.refused.items() if i not in missing}
+        given_up = await self._given_up(apply, batch, refused, policy)
+        waiting = [i for i in refused if i not in given_up]
 
         def write() -> int:
-            if refused:
-                self.sql.exec(
-                    "UPDATE hook_events SET refusals = refusals + 1 WHERE seq IN "
-                    "(SELECT value FROM json_each(?)) AND object_id IN "
-                    "(SELECT value FROM json_each(?))",
+            for object_id in waiting:
+                rows = self.sql.exec(
+                    "UPDATE hook_events SET refusals = refusals + 1 WHERE object_id = ? "
+                    "AND seq IN (SELECT value FROM json_each(?)) RETURNING refusals",
+                    object_id,
                     seqs,
-                    json.dumps(list(refused)),
                 )
-            # A refused event stays queued until it was refused `refused_attempts` times.
+                wait = policy.backoff(max((int(r["refusals"]) for r in rows), default=1))
+                self.sql.exec(
+                    "UPDATE hook_events SET retry_at = ? WHERE object_id = ? "
+                    "AND seq IN (SELECT value FROM json_each(?))",
+                    now + wait,
+                    object_id,
+                    seqs,
+                )
             done = self.sql.exec(
-                "UPDATE hook_events SET done_at = ?, outcome = CASE "
+                "UPDATE hook_events SET done_at = ?, retry_at = NULL, outcome = CASE "
                 "WHEN object_id IN (SELECT value FROM json_each(?)) THEN 'dropped' "
-                "WHEN object_id IN (SELECT value FROM json_each(?)) THEN 'refused' ELSE ? END "
-                "WHERE seq IN (SELECT value FROM json_each(?)) AND NOT (object_id IN "
-                "(SELECT value FROM json_each(?)) AND refusals < ?) RETURNING outcome",
+                "WHEN object_id IN (SELECT value FROM json_each(?)) THEN 'quarantined' "
+                "ELSE ? END WHERE seq IN (SELECT value FROM json_each(?)) "
+                "AND object_id NOT IN (SELECT value FROM json_each(?)) RETURNING outcome",
                 now,
                 json.dumps(sorted(missing)),
-                json.dumps(list(refused)),
-                outcome,
+                json.dumps(list(given_up)),
+                kind,
                 seqs,
-                json.dumps(list(refused)),
-                policy.refused_attempts,
+                json.dumps(waiting),
             )
             self.sql.exec(
                 "INSERT INTO hook_dropped (event_key, stream, object_id, reason, dropped_at) "
@@ -317,19 +387,26 @@ class EventQueue:
                 "'not_in_keap' ELSE 'refused: ' || (SELECT value FROM json_each(?) "
                 "WHERE key = CAST(object_id AS TEXT)) END, ? FROM hook_events "
                 "WHERE seq IN (SELECT value FROM json_each(?)) AND outcome IN "
-                "('dropped', 'refused')",
-                json.dumps({str(k): v for k, v in refused.items()}),
+                "('dropped', 'quarantined')",
+                json.dumps({str(k): v for k, v in given_up.items()}),
                 now,
                 seqs,
             )
-            counts = {"dropped": 0, outcome: 0}
+            counts = {"dropped": 0, "quarantined": 0, kind: 0}
             for row in done:
-                counts["dropped" if row["outcome"] in ("dropped", "refused") else outcome] += 1
+                counts[row["outcome"]] += 1
             self._count(**counts)
-            if len(done) == len(batch.seqs):
+            # The batch was answered: whatever failed before is over.
+            self.sql.exec(
+                "UPDATE hook_queue_state SET failures = 0, retry_at = NULL, "
+                "last_drain_at = ? WHERE id = 1",
+                now,
+            )
+            if refused:
+                reason = next(iter(refused.values()))[:120]
                 self.sql.exec(
-                    "UPDATE hook_queue_state SET failures = 0, retry_at = NULL, "
-                    "last_drain_at = ? WHERE id = 1",
+                    "UPDATE hook_queue_state SET last_error = ?, last_error_at = ? WHERE id = 1",
+                    f"{batch.stream} {batch.action}: {len(refused)} id(s) refused ({reason})",
                     now,
                 )
             return len(done)
@@ -337,9 +414,12 @@ class EventQueue:
         done = self.sql.transaction(write)
         if missing:
             log.info("dropped %d %s ids Keap no longer has", len(missing), batch.stream)
-        if refused:
-            reason = next(iter(refused.values()))[:120]
-            self._back_off(f"{batch.stream} {batch.action}: refused by Keap ({reason})", policy)
+        if waiting:
+            log.warning("hook queue: %d %s ids refused, retried later", len(waiting), batch.stream)
+        if given_up:
+            log.warning(
+                "hook queue: quarantined %d %s ids: %s", len(given_up), batch.stream, given_up
+            )
         return done
 
     def _failed(self, batch: Batch, exc: Exception, policy: QueuePolicy) -> None:

@@ -100,6 +100,8 @@ MIGRATIONS: list[list[str]] = [
     ],
     # 5: hook events Keap refused (4xx), counted apart from outages
     ["ALTER TABLE hook_events ADD COLUMN refusals INTEGER NOT NULL DEFAULT 0"],
+    # 6: a refused event waits on its own, so the events behind it go on
+    ["ALTER TABLE hook_events ADD COLUMN retry_at REAL"],
 ]
 
 

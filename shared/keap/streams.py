@@ -36,7 +36,9 @@ class StreamSpec:
     id_order: str | None = None  # order_by field for id order, if the endpoint has one
     ids_filter: str | None = None  # filter field taking `==1,2,3`
     ids_max: int = 100  # ids per batch request
-    get_path: str | None = None  # per-id GET, where no ids filter exists
+    get_path: str | None = None  # per-id GET: batches without an ids filter, detail_fields
+    # Fields list responses leave out, read with one GET per changed record (get_path).
+    detail_fields: tuple[str, ...] = ()
     fields: tuple[str, ...] = ()  # `fields=` of the list endpoint, for a full record
     get_fields: tuple[str, ...] = ()  # `fields=` of the per-id GET (its own documented set)
     fields_repeated: bool = False  # `fields=a&fields=b` (the spec's explode: true)
@@ -159,6 +161,9 @@ STREAMS: dict[str, StreamSpec] = {
             order_by="last_updated_time",
             id_compare="product_id",
             ids_filter="product_ids",
+            get_path="/v2/products/{id}",
+            # "This field is omitted in List responses" (ProductInventory_Detail).
+            detail_fields=("inventory.inventory_count",),
             hook_object="product",
         ),
         StreamSpec(

@@ -251,8 +251,43 @@ END
 $$;
 """
 
+# Children of records marked deleted before deletes took their children along.
+_ORPHANS = """
+DELETE FROM keap.contact_tags AS c USING keap.contacts AS p
+WHERE p.id = c.contact_id AND p.deleted_at IS NOT NULL;
+DELETE FROM keap.order_items AS c USING keap.orders AS p
+WHERE p.id = c.order_id AND p.deleted_at IS NOT NULL;
+"""
+
+# Records Keap handed out that Postgres would not store, kept where people look.
+_QUARANTINE = """
+CREATE TABLE keap.quarantine (
+    stream text NOT NULL,
+    id bigint NOT NULL,
+    error text NOT NULL,
+    raw text,
+    source text NOT NULL,
+    attempts integer NOT NULL DEFAULT 1,
+    first_failed_at timestamptz NOT NULL DEFAULT now(),
+    last_failed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (stream, id)
+);
+COMMENT ON TABLE keap.quarantine IS
+    'Keap records Postgres refused to store: the record (raw, as JSON text), the error, '
+    'how often it failed. An entry goes once the record is written or Keap deletes it.';
+"""
+
+# What products' list entries lack, read per product (see `Table.details`).
+_PRODUCT_DETAILS = """
+ALTER TABLE keap.products ADD COLUMN inventory_count bigint;
+ALTER TABLE keap.products ADD COLUMN details_read_at timestamptz;
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "object tables", _CASTS + _TABLES + _LZ4),
+    Migration(2, "children of deleted records", _ORPHANS),
+    Migration(3, "quarantine", _QUARANTINE),
+    Migration(4, "product details", _PRODUCT_DETAILS),
 ]
 
 LATEST = MIGRATIONS[-1].version

@@ -114,17 +114,41 @@ WITH up AS (
 )"""
     for n, child in enumerate(t.children):
         sql += _child_ctes(child, n)
-    # The page's facts come from two JSON path scans rather than a second pass over
-    # whole records: ids and update times are all the sync needs from it.
-    sql += f"""
-SELECT (SELECT count(*) FROM up)::int AS written, count(i)::int AS received,
+    sql += _facts(t, key, "(SELECT count(*) FROM up)::int")
+    return sql if checked else _unchecked(sql)
+
+
+def _facts(t: Table, key: str | None, written: str) -> str:
+    """The SELECT that reports a page's facts (see `upsert_sql`).
+
+    Two JSON path scans rather than a second pass over whole records: ids and update
+    times are all the sync needs from a page."""
+    return f"""
+SELECT {written} AS written, count(i)::int AS received,
        max(keap.to_ts(u #>> '{{}}')) AS newest, min(keap.to_ts(u #>> '{{}}')) AS oldest,
        max(keap.to_bigint(i #>> '{{}}')) AS max_id
 FROM ROWS FROM (
     jsonb_path_query($1::jsonb, '{_path(key, "id")}'),
     jsonb_path_query($1::jsonb, '{_path(key, t.updated_field)}')
 ) AS facts(i, u)"""
-    return sql if checked else _unchecked(sql)
+
+
+@cache
+def facts_sql(stream: str) -> str:
+    """The facts of records (`$1`, a JSON list) without writing them."""
+    return _facts(TABLES[stream], None, "0")
+
+
+def _cascade(t: Table) -> str:
+    """CTEs over `gone` (the ids just marked deleted) that delete the rows going with them
+    (in the same statement, so no reader sees a deleted parent with live children)."""
+    return "".join(
+        f""",
+cascade{n} AS (
+    DELETE FROM {table} WHERE {column} = ANY (ARRAY(SELECT id FROM gone))
+)"""
+        for n, (table, column) in enumerate(t.gone_with)
+    )
 
 
 @cache
@@ -138,10 +162,12 @@ WITH gone AS (
       AND ($2::timestamptz IS NULL OR synced_at < $2::timestamptz)
     RETURNING id
 )"""
-    for n, (table, column) in enumerate(t.cascade):
-        sql += f""",
-cascade{n} AS (DELETE FROM {table} WHERE {column} IN (SELECT id FROM gone))"""
-    return sql + "\nSELECT id FROM gone"
+    # Ids Keap no longer has need no quarantine either.
+    sql += f""",
+unquarantined AS (
+    DELETE FROM keap.quarantine WHERE stream = '{stream}' AND id = ANY($1::bigint[])
+)"""
+    return sql + _cascade(t) + "\nSELECT id FROM gone"
 
 
 @cache
@@ -175,7 +201,8 @@ def reconcile_window_sql(stream: str) -> str:
     """Compare Keap's ids in the window (`$1`, `$2`] (`$2` NULL: no upper end) with the
     table: mark live rows Keap no longer lists as deleted (unless written since `$4`),
     and return them along with Keap ids the table lacks."""
-    table = TABLES[stream].name
+    t = TABLES[stream]
+    table = t.name
     return f"""
 WITH gone AS (
     UPDATE {table} AS t SET deleted_at = now()
@@ -183,7 +210,12 @@ WITH gone AS (
       AND t.deleted_at IS NULL AND t.synced_at < $4::timestamptz
       AND NOT (t.id = ANY($3::bigint[]))
     RETURNING t.id
-)
+),
+unquarantined AS (
+    DELETE FROM keap.quarantine AS q
+    WHERE q.stream = '{stream}' AND q.id > $1::bigint AND ($2::bigint IS NULL OR q.id <= $2::bigint)
+      AND NOT (q.id = ANY($3::bigint[])) AND q.last_failed_at < $4::timestamptz
+){_cascade(t)}
 SELECT
     coalesce((SELECT array_agg(id ORDER BY id) FROM gone), '{{}}') AS deleted,
     coalesce((SELECT array_agg(k ORDER BY k) FROM unnest($3::bigint[]) AS k
@@ -203,8 +235,60 @@ def counts_sql() -> str:
        count(*) FILTER (WHERE deleted_at IS NULL)::bigint AS rows,
        count(*) FILTER (WHERE deleted_at IS NOT NULL)::bigint AS deleted,
        max(synced_at) AS last_synced_at,
-       max(keap_updated_at) AS newest_update
+       max(keap_updated_at) AS newest_update,
+       (SELECT count(*) FROM keap.quarantine WHERE stream = '{s}')::bigint AS quarantined
 FROM {t.name}"""
         for s, t in TABLES.items()
     ]
     return "\nUNION ALL\n".join(parts)
+
+
+# A record that failed again replaces its entry and counts one more attempt.
+QUARANTINE_SQL = """
+INSERT INTO keap.quarantine AS q (stream, id, error, raw, source)
+SELECT $1, e.id, e.error, e.raw, $2
+FROM unnest($3::bigint[], $4::text[], $5::text[]) AS e(id, error, raw)
+ON CONFLICT (stream, id) DO UPDATE SET
+    error = excluded.error, raw = coalesce(excluded.raw, q.raw), source = excluded.source,
+    attempts = q.attempts + 1, last_failed_at = now()"""
+
+QUARANTINED_SQL = """
+SELECT stream, id, error, source, attempts, first_failed_at, last_failed_at
+FROM keap.quarantine ORDER BY last_failed_at DESC, stream, id LIMIT $1"""
+
+
+@cache
+def unquarantine_sql() -> str:
+    """Forget quarantined records written since they failed (by any path)."""
+    return ";\n".join(
+        f"""DELETE FROM keap.quarantine AS q USING {t.name} AS t
+WHERE q.stream = '{s}' AND t.id = q.id AND t.synced_at > q.last_failed_at"""
+        for s, t in TABLES.items()
+    )
+
+
+@cache
+def pending_details_sql(stream: str) -> str:
+    """Live rows written since their details were read (`$1` at most, newest first)."""
+    return f"""
+SELECT id FROM {TABLES[stream].name}
+WHERE deleted_at IS NULL AND (details_read_at IS NULL OR details_read_at < synced_at)
+ORDER BY synced_at DESC, id LIMIT $1"""
+
+
+@cache
+def details_sql(stream: str) -> str:
+    """Write the detail columns from records (`$1`, a JSON list, as the per-id GET
+    returns them). Returns the number of rows written."""
+    t = TABLES[stream]
+    sets = ", ".join(f"{column} = {expr}" for column, expr in t.details)
+    return f"""
+WITH written AS (
+    UPDATE {t.name} AS t SET {sets}, details_read_at = now()
+    FROM (
+        SELECT keap.to_bigint(r ->> 'id') AS id, r FROM jsonb_array_elements($1::jsonb) AS r
+    ) AS d
+    WHERE t.id = d.id AND t.deleted_at IS NULL
+    RETURNING 1
+)
+SELECT count(*)::int FROM written"""

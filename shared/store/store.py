@@ -2,37 +2,71 @@
 
 Every database failure surfaces as `StoreError`, whose message names the failure
 (SQLSTATE and type) but never the connection string.
+
+A page Postgres refuses because of one of its records (a value no column takes, a
+constraint or trigger of the database's owner) is split until the records it refuses
+are found; the rest of the page is written and the refused records are reported with
+the page's facts (`PageFacts.refused`), for the caller to quarantine or retry.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from shared.platform.interfaces import Database, DatabaseUnavailable
 from shared.store import sql
+from shared.store.clean import clean_page
 from shared.store.migrations import migrate
 from shared.store.tables import TABLES
 
+log = logging.getLogger("keap_sync.store")
+
 
 class StoreError(Exception):
-    """Postgres failed or went away; `code` is stable and the message is safe to show."""
+    """Postgres failed or went away; `code` is stable and the message is safe to show.
+
+    `detail` is Postgres's own words for an error about the data (never set for a
+    connection problem, whose driver message could name the server)."""
 
     def __init__(
-        self, message: str, code: str = "database_error", sqlstate: str | None = None
+        self,
+        message: str,
+        code: str = "database_error",
+        sqlstate: str | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.sqlstate = sqlstate
+        self.detail = detail
+
+    @property
+    def about_a_record(self) -> bool:
+        """The data was refused (not the database lost): another record may well pass."""
+        return is_about_data(self.sqlstate)
 
 
 CARDINALITY_VIOLATION = "21000"  # one statement writing a row twice: duplicate ids
 DATA_EXCEPTION = "22"  # SQLSTATE class of a value that does not cast
+# Classes of errors about the values written: data exceptions, integrity constraints
+# (the owner's own CHECKs and foreign keys), program limits (a record too deep or too
+# big), and an exception a trigger raised.
+_ABOUT_DATA = ("22", "23", "54", "P0001")
+# More refused records than this on one page is no longer about records: the page
+# fails as a whole, as any database error does.
+MAX_REFUSED_PER_PAGE = 20
+
+
+def is_about_data(sqlstate: str | None) -> bool:
+    return bool(sqlstate) and str(sqlstate).startswith(_ABOUT_DATA)
 
 
 def _describe(exc: BaseException) -> StoreError:
@@ -51,7 +85,8 @@ def _describe(exc: BaseException) -> StoreError:
     if lost or (state or "").startswith(("08", "57")):
         return StoreError(f"database unavailable ({name})", "database_unavailable")
     detail = f"SQLSTATE {state}" if state else name
-    return StoreError(f"database error ({detail})", sqlstate=state)
+    said = (str(exc).splitlines() or [""])[0][:300] if is_about_data(state) else None
+    return StoreError(f"database error ({detail})", sqlstate=state, detail=said)
 
 
 @contextlib.contextmanager
@@ -80,6 +115,16 @@ async def _connect(database: Database, migrate_schema: bool) -> Any:
 
 
 @dataclass(frozen=True)
+class RefusedRecord:
+    """A record Postgres would not store: its id, why (SQLSTATE and Postgres's words)
+    and the record as JSON text (ASCII, so any database encoding can keep it)."""
+
+    id: int
+    error: str
+    raw: str | None = None
+
+
+@dataclass(frozen=True)
 class PageFacts:
     """What one upsert wrote, and what the page held."""
 
@@ -88,6 +133,38 @@ class PageFacts:
     newest: datetime | None
     oldest: datetime | None
     max_id: int | None
+    cleaned: int = 0  # records whose text had to be made storable (see `clean`)
+    refused: tuple[RefusedRecord, ...] = field(default=())  # not written: see `Store.upsert`
+
+    def plus(self, other: PageFacts) -> PageFacts:
+        """The facts of both parts of a page together."""
+
+        def pick(f: Any, a: Any, b: Any) -> Any:
+            return b if a is None else a if b is None else f(a, b)
+
+        return PageFacts(
+            written=self.written + other.written,
+            received=self.received + other.received,
+            newest=pick(max, self.newest, other.newest),
+            oldest=pick(min, self.oldest, other.oldest),
+            max_id=pick(max, self.max_id, other.max_id),
+            cleaned=self.cleaned + other.cleaned,
+            refused=self.refused + other.refused,
+        )
+
+
+NO_FACTS = PageFacts(0, 0, None, None, None)
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    stream: str
+    id: int
+    error: str
+    source: str  # sync | reconcile | webhook
+    attempts: int
+    first_failed_at: datetime
+    last_failed_at: datetime
 
 
 @dataclass(frozen=True)
@@ -104,6 +181,8 @@ class Store:
         self.statements = 0  # round trips made (Cloudflare counts socket use, not these)
         self._database: Database | None = None
         self._migrate_schema = True
+        # One connection runs one statement at a time; a run's tasks take turns.
+        self._turn = asyncio.Lock()
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -132,39 +211,127 @@ class Store:
         if self.conn is None and self._database is not None:
             self.conn = await _connect(self._database, self._migrate_schema)
 
+    @contextlib.asynccontextmanager
+    async def _statement(self, count: int = 1) -> AsyncIterator[Any]:
+        """The connection for `count` statements: opened if need be, taken in turn (one
+        connection runs one statement at a time), failures as `StoreError`."""
+        self.statements += count
+        async with self._turn:
+            await self._ready()
+            with _translated():
+                yield self.conn
+
     @property
     def is_closed(self) -> bool:
         return self.conn is not None and bool(self.conn.is_closed())
 
     async def migrate(self) -> list[int]:
-        await self._ready()
-        with _translated():
-            return await migrate(self.conn)
+        async with self._statement(0) as conn:
+            return await migrate(conn)
 
     async def upsert(self, stream: str, payload: str, items_key: str | None = None) -> PageFacts:
         """Write the records in `payload` (JSON: a list, or an object holding it under
-        `items_key`) in one statement."""
-        row = await self._fast_then_checked(sql.upsert_sql, stream, items_key, payload)
-        return PageFacts(**dict(row))
+        `items_key`) in one statement.
+
+        Text Postgres cannot hold is cleaned first (`PageFacts.cleaned` counts the
+        records). Records Postgres still refuses are left out and returned in
+        `PageFacts.refused`; the rest of the page is written."""
+        payload, cleaned = clean_page(payload, items_key)
+        try:
+            row = await self._fast_then_checked(sql.upsert_sql, stream, items_key, payload)
+        except StoreError as exc:
+            if not exc.about_a_record:
+                raise
+            facts = await self._isolate(stream, payload, items_key, exc)
+        else:
+            facts = PageFacts(**dict(row))
+        return replace(facts, cleaned=cleaned)
+
+    async def _isolate(
+        self, stream: str, payload: str, items_key: str | None, error: StoreError
+    ) -> PageFacts:
+        """Write the page in halves, and halves of the halves that fail, down to the
+        records Postgres refuses (a few statements per refused record)."""
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            raise error from None
+        records = body.get(items_key) if isinstance(body, dict) and items_key else body
+        if not isinstance(records, list) or not records:
+            raise error
+        facts = await self._split(stream, records, error)
+        log.warning(
+            "%s: Postgres refused %d record(s) of a page (%s); the rest is written",
+            stream,
+            len(facts.refused),
+            error.sqlstate,
+        )
+        return facts
+
+    async def _split(self, stream: str, records: list[Any], error: StoreError) -> PageFacts:
+        if len(records) == 1:
+            return await self._refused(stream, records[0], error)
+        facts = NO_FACTS
+        half = len(records) // 2
+        for part in (records[:half], records[half:]):
+            payload = json.dumps(part, ensure_ascii=False, separators=(",", ":"))
+            try:
+                row = await self._run(sql.upsert_sql(stream, None, True), payload)
+                facts = facts.plus(PageFacts(**dict(row)))
+            except StoreError as exc:
+                if not exc.about_a_record:
+                    raise
+                facts = facts.plus(await self._split(stream, part, exc))
+            if len(facts.refused) > MAX_REFUSED_PER_PAGE:
+                raise StoreError(
+                    f"database error (SQLSTATE {error.sqlstate}): Postgres refused more than "
+                    f"{MAX_REFUSED_PER_PAGE} records of one page; first: {facts.refused[0].error}",
+                    sqlstate=error.sqlstate,
+                )
+        return facts
+
+    async def _refused(self, stream: str, record: Any, error: StoreError) -> PageFacts:
+        """One record Postgres refuses, with what the page needs to know of it (its id
+        and update time, so the sync moves past it)."""
+        raw = json.dumps(record, separators=(",", ":"))  # ASCII: storable anywhere
+        try:
+            facts = PageFacts(**dict(await self._run(sql.facts_sql(stream), f"[{raw}]")))
+        except StoreError as exc:  # even its JSON is refused: the id, from Python
+            if not exc.about_a_record:
+                raise
+            facts = NO_FACTS
+        record_id = facts.max_id if facts.max_id is not None else _id_of(record)
+        if record_id is None:
+            return facts  # without an id the upsert skips a record anyway
+        why = f"SQLSTATE {error.sqlstate}: {error.detail or error.message}"
+        return PageFacts(
+            written=0,
+            received=max(facts.received, 1),
+            newest=facts.newest,
+            oldest=facts.oldest,
+            max_id=record_id,
+            refused=(RefusedRecord(record_id, why, raw),),
+        )
+
+    async def _run(self, statement: str, payload: str) -> Any:
+        """One statement over a JSON payload (in a savepoint within a caller's transaction)."""
+        async with self._statement() as conn:
+            if not conn.is_in_transaction():
+                return await conn.fetchrow(statement, payload)
+            async with conn.transaction():  # a savepoint keeps the caller's alive
+                return await conn.fetchrow(statement, payload)
 
     async def _fast_then_checked(
         self, build: Any, stream: str, items_key: str | None, payload: str
     ) -> Any:
         """Run a page statement with plain casts; if a malformed value makes one fail
         (the statement wrote nothing), run it again with the NULL-giving casts."""
-        await self._ready()
-        self.statements += 1
-        with _translated():
-            try:
-                if not self.conn.is_in_transaction():
-                    return await self.conn.fetchrow(build(stream, items_key), payload)
-                async with self.conn.transaction():  # a savepoint keeps the caller's alive
-                    return await self.conn.fetchrow(build(stream, items_key), payload)
-            except Exception as exc:
-                if not (getattr(exc, "sqlstate", None) or "").startswith(DATA_EXCEPTION):
-                    raise
-            self.statements += 1
-            return await self.conn.fetchrow(build(stream, items_key, True), payload)
+        try:
+            return await self._run(build(stream, items_key), payload)
+        except StoreError as exc:
+            if not (exc.sqlstate or "").startswith(DATA_EXCEPTION):
+                raise
+        return await self._run(build(stream, items_key, True), payload)
 
     async def upsert_records(self, stream: str, records: Sequence[dict[str, Any]]) -> int:
         """Write records in one statement; returns how many rows changed."""
@@ -177,8 +344,45 @@ class Store:
         """Apply a listing's `refresh_fields` (e.g. contacts' tag_ids) to live rows."""
         if not TABLES[stream].refresh_fields:
             return 0
+        payload, _ = clean_page(payload, items_key)
         row = await self._fast_then_checked(sql.refresh_sql, stream, items_key, payload)
         return int(row[0])
+
+    async def pending_details(self, stream: str, limit: int) -> list[int]:
+        """Ids of live rows whose details (see `Table.details`) are not read for the
+        version written, newest first."""
+        async with self._statement() as conn:
+            rows = await conn.fetch(sql.pending_details_sql(stream), limit)
+        return [r["id"] for r in rows]
+
+    async def write_details(self, stream: str, payload: str) -> int:
+        """Write the detail columns from records as the per-id GET returns them (`payload`,
+        a JSON list); returns the rows written."""
+        payload, _ = clean_page(payload, None)
+        row = await self._run(sql.details_sql(stream), payload)
+        return int(row[0])
+
+    async def quarantine(self, stream: str, records: Sequence[RefusedRecord], source: str) -> None:
+        """Keep records that could not be written where people look (`keap.quarantine`);
+        an entry already there counts one more attempt."""
+        if not records:
+            return
+        async with self._statement() as conn:
+            await conn.execute(
+                sql.QUARANTINE_SQL,
+                stream,
+                source,
+                [r.id for r in records],
+                [r.error for r in records],
+                [r.raw for r in records],
+            )
+
+    async def quarantined(self, limit: int = 50) -> list[Quarantined]:
+        """The quarantine, newest failure first, once records written since are let go."""
+        async with self._statement(2) as conn:
+            await conn.execute(sql.unquarantine_sql())
+            rows = await conn.fetch(sql.QUARANTINED_SQL, limit)
+        return [Quarantined(**dict(r)) for r in rows]
 
     async def mark_deleted(
         self, stream: str, ids: Sequence[int], *, written_before: datetime | None = None
@@ -186,10 +390,8 @@ class Store:
         """Mark live rows deleted; returns the ids that were live."""
         if not ids:
             return []
-        await self._ready()
-        self.statements += 1
-        with _translated():
-            rows = await self.conn.fetch(sql.mark_deleted_sql(stream), list(ids), written_before)
+        async with self._statement() as conn:
+            rows = await conn.fetch(sql.mark_deleted_sql(stream), list(ids), written_before)
         return [r["id"] for r in rows]
 
     async def reconcile_window(
@@ -201,34 +403,36 @@ class Store:
         listed_at: datetime,
     ) -> DeleteWindow:
         """Compare Keap's ids in (`after`, `upto`] with the table (see `sql`)."""
-        await self._ready()
-        self.statements += 1
-        with _translated():
-            row = await self.conn.fetchrow(
+        async with self._statement() as conn:
+            row = await conn.fetchrow(
                 sql.reconcile_window_sql(stream), after, upto, list(keap_ids), listed_at
             )
         return DeleteWindow(list(row["deleted"]), list(row["missing"]))
 
     async def live_ids(self, stream: str) -> list[int]:
         """Every live id of a table (for the small streams Keap cannot list by id)."""
-        await self._ready()
-        self.statements += 1
-        with _translated():
-            rows = await self.conn.fetch(sql.live_ids_sql(stream))
+        async with self._statement() as conn:
+            rows = await conn.fetch(sql.live_ids_sql(stream))
         return [r["id"] for r in rows]
 
     async def counts(self) -> dict[str, dict[str, Any]]:
         """Per table: live rows, rows marked deleted, last write, newest Keap update."""
-        await self._ready()
-        self.statements += 1
-        with _translated():
-            rows = await self.conn.fetch(sql.counts_sql())
+        async with self._statement() as conn:
+            rows = await conn.fetch(sql.counts_sql())
         return {
             r["stream"]: {
                 "rows": r["rows"],
                 "deleted": r["deleted"],
                 "last_synced_at": r["last_synced_at"],
                 "newest_update": r["newest_update"],
+                "quarantined": r["quarantined"],
             }
             for r in rows
         }
+
+
+def _id_of(record: Any) -> int | None:
+    try:
+        return int(str(record.get("id")).strip())
+    except (AttributeError, TypeError, ValueError):
+        return None

@@ -77,12 +77,23 @@ class Table:
     # Fields Keap changes without moving the update time (tag applications), which
     # reconciliation refreshes from its id listing.
     refresh_fields: tuple[str, ...] = ()
-    # (table, column) rows that go when a record of this table is marked deleted.
+    # Typed columns of fields Keap leaves out of list responses: (name, SQL over the
+    # record the per-id GET returns, `r`). Written apart from the page upsert, which
+    # never touches them; `details_read_at` says for which version they were read.
+    details: tuple[tuple[str, str], ...] = ()
+    # (table, column) rows elsewhere that go when a record of this table is marked deleted
+    # (the record's own children go too: see `gone_with`).
     cascade: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str:
         return f"keap.{self.stream}"
+
+    @property
+    def gone_with(self) -> tuple[tuple[str, str], ...]:
+        """(table, column) rows deleted along with a record marked deleted: its children
+        and the rows that refer to it."""
+        return (*((c.table, c.parent_column) for c in self.children), *self.cascade)
 
     @property
     def updated(self) -> str:
@@ -252,6 +263,7 @@ TABLES: dict[str, Table] = {
             ),
             created=ts("create_time"),
             updated_field="update_time",
+            details=(("inventory_count", big("inventory.inventory_count")),),
         ),
         Table(
             stream="tags",

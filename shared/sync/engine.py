@@ -20,10 +20,12 @@ from typing import Any
 from shared.keap.client import KeapClient
 from shared.keap.errors import KeapRequestError
 from shared.keap.streams import StreamSpec, get_stream
-from shared.store.store import CARDINALITY_VIOLATION, PageFacts, Store, StoreError
-from shared.sync.paginator import Page, Paginator, read_page
+from shared.store.store import PageFacts, Store
+from shared.sync.details import read_details
+from shared.sync.paginator import Page, Paginator
 from shared.sync.run import Run, stream_errors
 from shared.sync.state import DEFAULT_OVERLAP_S, StreamState
+from shared.sync.write import write_page
 
 log = logging.getLogger("keap_sync.engine")
 
@@ -67,6 +69,14 @@ async def sync_streams(
 
         return start
 
+    # Per-record reads (see `details`) go on beside the next streams' pages.
+    details: list[asyncio.Future[None]] = []
+
+    async def read_details_of(syncer: StreamSync) -> None:
+        name = syncer.spec.name
+        async with stream_errors(run, name, name, lambda: syncer.stored):
+            await read_details(run, keap, store, syncer.spec)
+
     try:
         for index, syncer in enumerate(syncers):
             first = firsts.pop(index, None)
@@ -75,10 +85,15 @@ async def sync_streams(
                 if reason is not None:
                     run.result.stop_reason = reason
                     break
-            with stream_errors(run, syncer.spec.name):
+            name = syncer.spec.name
+            async with stream_errors(run, name, name, lambda s=syncer: s.stored):
                 await syncer.run(first, prefetch(index + 1))
+                if syncer.spec.detail_fields:
+                    details.append(asyncio.ensure_future(read_details_of(syncer)))
+        for reading in details:
+            await reading
     finally:
-        for pending in firsts.values():
+        for pending in [*firsts.values(), *details]:
             await _cancel(pending)
 
 
@@ -197,12 +212,7 @@ class StreamSync:
         return last
 
     async def _upsert(self, page: Page) -> PageFacts:
-        try:
-            return await self.store.upsert(self.spec.name, page.payload, page.items_key)
-        except StoreError as exc:
-            if exc.sqlstate != CARDINALITY_VIOLATION or page.items_key is None:
-                raise
-        # The page lists an id twice: keep the last copy of each and write again.
-        deduped = read_page(self.spec, page.payload, page.number)
-        page.payload, page.items_key = deduped.payload, deduped.items_key
-        return await self.store.upsert(self.spec.name, page.payload, page.items_key)
+        facts = await write_page(self.store, self.spec, page, "sync")
+        self.result.cleaned += facts.cleaned
+        self.result.quarantined += len(facts.refused)
+        return facts

@@ -41,27 +41,41 @@ async def reconcile_streams(run: Run, keap: KeapClient, store: Store, names: lis
             run.result.stop_reason = reason
             break
         spec = get_stream(name)
-        with stream_errors(run, name):
-            stored = states.get(state_key(name)) or {}
+        stored = states.get(state_key(name)) or {}
+        refused = (states.get(name) or {}).get("refused")
+        async with stream_errors(run, name, state_key(name), lambda s=stored: s):
             if spec.id_order and spec.id_compare:
-                await _by_windows(run, keap, store, spec, stored)
+                await _by_windows(run, keap, store, spec, stored, refused)
             else:
-                await _whole_set(run, keap, store, spec)
+                await _whole_set(run, keap, store, spec, refused)
 
 
 async def _fetch_missing(
-    run: Run, keap: KeapClient, store: Store, spec: StreamSpec, missing: list[int]
+    run: Run,
+    keap: KeapClient,
+    store: Store,
+    spec: StreamSpec,
+    missing: list[int],
+    refused: dict[str, Any] | None,
 ) -> None:
+    """Fetch the records the table lacks, unless there are too many (then say what helps:
+    a full sync, or, while Keap refuses the stream's sync, what Keap said)."""
     result = run.result.streams[spec.name]
     if not missing:
         return
     if len(missing) > spec.ids_max * MISSING_FETCH_BATCHES:
-        note = f"{spec.name}: {len(missing)} records are missing from the table; run a full sync"
+        if refused:
+            why = f"Keap refuses its sync (HTTP {refused.get('status')}: {refused.get('message')})"
+        else:
+            why = "run a full sync"
+        note = f"{spec.name}: {len(missing)} records are missing from the table; {why}"
         if note not in run.result.errors:
             run.result.errors.append(note)
         return
     applied = await apply_ids(spec.name, missing, keap=keap, store=store)
     result.fetched_missing += applied.found
+    result.cleaned += applied.cleaned
+    result.quarantined += len(applied.refused)
 
 
 def _id_listing(spec: StreamSpec, after: int) -> dict[str, Any]:
@@ -76,7 +90,12 @@ def _id_listing(spec: StreamSpec, after: int) -> dict[str, Any]:
 
 
 async def _by_windows(
-    run: Run, keap: KeapClient, store: Store, spec: StreamSpec, stored: dict[str, Any]
+    run: Run,
+    keap: KeapClient,
+    store: Store,
+    spec: StreamSpec,
+    stored: dict[str, Any],
+    refused: dict[str, Any] | None,
 ) -> None:
     result: StreamResult = run.result.streams[spec.name]
     result.status = "partial"
@@ -99,7 +118,7 @@ async def _by_windows(
         window = await store.reconcile_window(spec.name, after, upto, ids, listed_at)
         if spec.id_fields and len(spec.id_fields) > 1:
             result.written += await store.refresh(spec.name, page.payload, page.items_key)
-        await _fetch_missing(run, keap, store, spec, window.missing)
+        await _fetch_missing(run, keap, store, spec, window.missing, refused)
         result.pages += 1
         result.records += len(ids)
         result.deleted += len(window.deleted)
@@ -114,7 +133,9 @@ async def _by_windows(
         run.budget.page_done()
 
 
-async def _whole_set(run: Run, keap: KeapClient, store: Store, spec: StreamSpec) -> None:
+async def _whole_set(
+    run: Run, keap: KeapClient, store: Store, spec: StreamSpec, refused: dict[str, Any] | None
+) -> None:
     result: StreamResult = run.result.streams[spec.name]
     result.status = "partial"
     listed_at = timefmt.now()
@@ -140,7 +161,8 @@ async def _whole_set(run: Run, keap: KeapClient, store: Store, spec: StreamSpec)
     deleted = await store.mark_deleted(spec.name, gone, written_before=listed_at)
     result.deleted += len(deleted)
     table_ids = set(in_table)
-    await _fetch_missing(run, keap, store, spec, sorted(i for i in in_keap if i not in table_ids))
+    wanted = sorted(i for i in in_keap if i not in table_ids)
+    await _fetch_missing(run, keap, store, spec, wanted, refused)
     state = {"completed_at": timefmt.keap(timefmt.now()), "keap_ids": len(in_keap)}
     await run.checkpoint(state_key(spec.name), state, pages=0, records=0)
     result.status = "complete"

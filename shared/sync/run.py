@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from shared.coordinator.client import CoordinatorClient, KeapAccess
 from shared.coordinator.rpc import CoordinatorError
 from shared.keap.errors import KeapError, KeapNotFound, KeapRequestError
 from shared.store.store import StoreError
+from shared.sync import timefmt
 from shared.sync.budget import Budget
 
 log = logging.getLogger("keap_sync.run")
@@ -51,6 +52,17 @@ class RunAborted(Exception):
         self.message = message
 
 
+KEAP_REFUSED = "keap_refused"
+
+
+def refused_by_keap(exc: BaseException) -> dict[str, Any] | None:
+    """Keap's status and words when it refused a request outright (a 4xx other than 401
+    and 429): asking again the same way will not help. None for anything else."""
+    if isinstance(exc, KeapRequestError | KeapNotFound) and exc.status is not None:
+        return {"status": exc.status, "message": exc.message}
+    return None
+
+
 def classify(exc: BaseException) -> tuple[str, str, bool]:
     """(code, safe message, ends the run?) for a failure inside a run."""
     if isinstance(exc, RunAborted):
@@ -59,8 +71,12 @@ def classify(exc: BaseException) -> tuple[str, str, bool]:
         if exc.code == "reauthorization_required":
             return exc.code, REAUTHORIZE, True
         return exc.code, exc.message, True
-    if isinstance(exc, KeapRequestError | KeapNotFound):
-        return exc.code, exc.message, False
+    refused = refused_by_keap(exc)
+    if refused is not None:
+        message = str(refused["message"])
+        if f"HTTP {refused['status']}" not in message:
+            message = f"HTTP {refused['status']}: {message}"
+        return KEAP_REFUSED, message, False
     if isinstance(exc, KeapError):
         return exc.code, exc.message, True
     if isinstance(exc, StoreError):
@@ -77,6 +93,9 @@ class StreamResult:
     written: int = 0
     deleted: int = 0
     fetched_missing: int = 0
+    cleaned: int = 0  # records whose text Postgres could not hold as it was (see store.clean)
+    quarantined: int = 0  # records Postgres refused, kept in keap.quarantine
+    details_read: int = 0  # records whose list-less fields were read one by one
     cursor: str | None = None
     error: str | None = None
 
@@ -165,6 +184,11 @@ class Run:
             else:
                 log.error("run %s failed: %s", self.run_id, code)
         elif any(s.status == "failed" for s in result.streams.values()):
+            refused = any((s.error or "").startswith(KEAP_REFUSED) for s in result.streams.values())
+            if refused and not result.error_code:
+                # Keap refuses a stream for good: the run failed (the other streams still
+                # ran), not a partial run the next one finishes.
+                result.error_code = KEAP_REFUSED
             result.status = "failed" if result.error_code else "partial"
         elif all(s.status == "complete" for s in result.streams.values()):
             result.status = "ok"
@@ -236,19 +260,46 @@ class Run:
         result = self.result.streams[stream]
         result.status, result.error = "failed", f"{code}: {message}"
         self.result.errors.append(f"{stream}: {code}: {message}")
-        log.warning("stream %s failed in run %s: %s", stream, self.run_id, code)
+        if code == KEAP_REFUSED:  # Keap's words are safe to log: no credential in them
+            log.error("stream %s failed in run %s: %s: %s", stream, self.run_id, code, message)
+        else:
+            log.warning("stream %s failed in run %s: %s", stream, self.run_id, code)
+
+    async def record_refusal(
+        self, state_key: str, stored: dict[str, Any], refused: dict[str, Any]
+    ) -> None:
+        """Keep Keap's refusal in the stream's stored state, where status and health read
+        it, until a later run gets through (its next checkpoint has no `refused`)."""
+        now = timefmt.keap(timefmt.now())
+        before = stored.get("refused") or {}
+        state = {
+            **stored,
+            "refused": {**refused, "since": before.get("since") or now, "last": now},
+        }
+        await self.checkpoint(state_key, state)
 
     @staticmethod
     def ends_run(exc: BaseException) -> bool:
         return classify(exc)[2]
 
 
-@contextlib.contextmanager
-def stream_errors(run: Run, stream: str) -> Any:
-    """Record a stream-level failure and carry on; let run-level failures through."""
+@contextlib.asynccontextmanager
+async def stream_errors(
+    run: Run,
+    stream: str,
+    state_key: str | None = None,
+    stored: Callable[[], dict[str, Any]] = dict,
+) -> AsyncIterator[None]:
+    """Record a stream-level failure and carry on; let run-level failures through.
+
+    A request Keap refuses for good is also kept in the state under `state_key` (the
+    last stored state being `stored()`), so it shows until a run gets through."""
     try:
         yield
     except Exception as exc:
         if Run.ends_run(exc):
             raise
+        refused = refused_by_keap(exc)
+        if refused is not None and state_key is not None:
+            await run.record_refusal(state_key, stored(), refused)
         run.fail_stream(stream, exc)

@@ -1,4 +1,5 @@
-"""`GET /sync/status`: per object its cursor, last run, rows and errors.
+"""`GET /sync/status`: per object its cursor, last run, rows and errors; Keap's standing
+refusals and the records in quarantine.
 
 Building it costs a coordinator call and a count over every table, so the result is
 kept in KV (`SYNC_CACHE`) for an hour and rebuilt whenever a run finishes.
@@ -7,6 +8,7 @@ kept in KV (`SYNC_CACHE`) for an hour and rebuilt whenever a run finishes.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +18,7 @@ from shared.platform.env import WorkerEnv
 from shared.store.store import Store, StoreError
 
 CACHE_TTL_S = 3600
+QUARANTINE_SHOWN = 50
 
 
 def cache_key(account: str) -> str:
@@ -42,9 +45,33 @@ def _last_run_of(stream: str, runs: list[dict[str, Any]]) -> dict[str, Any] | No
             "records": stats.get("records"),
             "written": stats.get("written"),
             "deleted": stats.get("deleted"),
+            "cleaned": stats.get("cleaned"),
+            "quarantined": stats.get("quarantined"),
             "error": stats.get("error"),
         }
     return None
+
+
+def _refused(sync_state: dict[str, Any], reconcile_state: dict[str, Any]) -> dict[str, Any] | None:
+    """Keap's standing refusal of the object's sync (or else its reconciliation)."""
+    for kind, state in (("sync", sync_state), ("reconcile", reconcile_state)):
+        refused = state.get("refused")
+        if isinstance(refused, dict):
+            return {"kind": kind, **refused}
+    return None
+
+
+def _errors(last: dict[str, Any] | None, refused: dict[str, Any] | None) -> list[str]:
+    errors = []
+    if refused:
+        what = "sync" if refused["kind"] == "sync" else "reconciliation"
+        errors.append(
+            f"Keap refuses this object's {what} since {refused.get('since')}: "
+            f"HTTP {refused.get('status')}: {refused.get('message')}"
+        )
+    if last and last.get("error") and not (refused and "keap_refused" in last["error"]):
+        errors.append(last["error"])
+    return errors
 
 
 async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
@@ -54,10 +81,15 @@ async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
     streams = snapshot.get("streams") or {}
     runs = snapshot.get("runs") or []
     counts: dict[str, dict[str, Any]] = {}
+    quarantine: list[dict[str, Any]] = []
     database_error = None
     if env.database is not None:
         try:
             async with Store.open(env.database) as store:
+                quarantine = [
+                    {k: _iso(v) for k, v in asdict(q).items()}
+                    for q in await store.quarantined(QUARANTINE_SHOWN)
+                ]
                 counts = await store.counts()
         except StoreError as exc:
             database_error = exc.message
@@ -67,6 +99,7 @@ async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
         reconcile_state = (streams.get(f"reconcile:{name}") or {}).get("state") or {}
         table = counts.get(name) or {}
         last = _last_run_of(name, runs)
+        refused = _refused(sync_state, reconcile_state)
         objects[name] = {
             "cursor": sync_state.get("cursor"),
             "in_progress": "pass" in sync_state,
@@ -77,7 +110,9 @@ async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
             "newest_keap_update": _iso(table.get("newest_update")),
             "reconciled_at": reconcile_state.get("completed_at"),
             "last_run": last,
-            "errors": [last["error"]] if last and last.get("error") else [],
+            "refused": refused,  # Keap's standing refusal: status, message, since
+            "quarantined": table.get("quarantined"),
+            "errors": _errors(last, refused),
         }
     return {
         "account": account,
@@ -86,6 +121,7 @@ async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
         "lease": snapshot.get("lease"),
         "database_error": database_error,
         "objects": objects,
+        "quarantine": quarantine,  # records Postgres refused, newest failure first
         "runs": [
             {k: r.get(k) for k in ("run_id", "kind", "status", "started_at", "finished_at")}
             | {"errors": r.get("errors") or []}

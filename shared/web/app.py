@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from shared.health import run_health, standard_checks
-from shared.platform.env import Env
+from shared.health import Check, run_health, standard_checks
+from shared.platform.env import Env, WorkerEnv
 from shared.web.errors import install_error_handlers
 
 
-def create_worker_app(title: str) -> FastAPI:
+def create_worker_app(
+    title: str, checks: Callable[[WorkerEnv], dict[str, Check]] | None = None
+) -> FastAPI:
+    """`checks`: the worker's own health checks, beside the standard ones."""
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     install_error_handlers(app)
 
     @app.get("/health")
     async def health(env: Env) -> JSONResponse:
-        status, body = await run_health(standard_checks(env))
+        own = checks(env) if checks is not None else {}
+        status, body = await run_health({**standard_checks(env), **own})
         return JSONResponse(body, status)
 
     return app

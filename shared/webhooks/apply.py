@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from shared.coordinator.queue import BatchRefused
+from shared.coordinator.queue import Applied, BatchRefused
 from shared.keap.client import Credentials, KeapClient
 from shared.keap.errors import KeapRequestError
 from shared.keap.pacing import Backoff
 from shared.keap.streams import get_stream
 from shared.platform.env import WorkerEnv
-from shared.store.store import Store
+from shared.store.store import RefusedRecord, Store
 from shared.sync.apply import apply_ids, mark_deleted
 from shared.webhooks.events import DELETE
 
@@ -67,13 +67,21 @@ class EventApplier:
             self._store = await self._stack.enter_async_context(Store.open(self._database))
         return self._store
 
-    async def __call__(self, stream: str, action: str, ids: list[int]) -> set[int]:
+    async def __call__(self, stream: str, action: str, ids: list[int]) -> Applied:
         store = await self._open_store()
         if action == DELETE:
             await mark_deleted(stream, ids, store=store)
-            return set()
+            return Applied()
         try:
-            result = await apply_ids(stream, ids, keap=self._keap, store=store)
+            # Records Postgres refuses come back to the queue, which tries them again
+            # before it gives up on them (`quarantine` below).
+            result = await apply_ids(stream, ids, keap=self._keap, store=store, quarantine=None)
         except KeapRequestError as exc:  # a 4xx: Keap will not take these ids as they are
             raise BatchRefused(exc.message) from None
-        return set(result.missing)
+        return Applied(set(result.missing), dict(result.refused))
+
+    async def quarantine(self, stream: str, reasons: dict[int, str]) -> None:
+        """Ids the queue gave up on, into `keap.quarantine` (with the sync's own)."""
+        store = await self._open_store()
+        refused = [RefusedRecord(record_id, why) for record_id, why in reasons.items()]
+        await store.quarantine(stream, refused, "webhook")

@@ -3,17 +3,14 @@ small data sets, and the local runtime (coordinator, sync worker) pointed at bot
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from local.keap_sandbox import RunningSandbox, SandboxConfig, serve_sandbox
-from local.postgres import EmbeddedPostgres
 from local.runtime import LocalRuntime
 from shared.platform.env import WorkerEnv
 from tests.conftest import admin_headers, local_config
@@ -30,27 +27,6 @@ SMALL = {
     "notes": 500,
     "subscriptions": 1100,
 }
-
-
-def with_dsn_database(dsn: str, database: str) -> str:
-    return dsn.rsplit("/", 1)[0] + "/" + database
-
-
-@pytest.fixture
-async def database(postgres: EmbeddedPostgres) -> AsyncIterator[str]:
-    """A fresh database on the session's Postgres; its DSN."""
-    name = f"sync_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(with_dsn_database(postgres.dsn, "postgres"))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield with_dsn_database(postgres.dsn, name)
-    admin = await asyncpg.connect(with_dsn_database(postgres.dsn, "postgres"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 @dataclass

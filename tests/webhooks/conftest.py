@@ -109,6 +109,17 @@ async def live(tmp_path: Path, postgres: EmbeddedPostgres) -> AsyncIterator[Loca
         await rt.stop()
 
 
+@pytest.fixture
+async def own_live(tmp_path: Path, database: str) -> AsyncIterator[LocalRuntime]:
+    """`live` on a database of its own: for tests that change the schema, or edit and
+    delete Keap's base records (rows the session database would keep for later tests)."""
+    rt = await start_live(tmp_path, database)
+    try:
+        yield rt
+    finally:
+        await rt.stop()
+
+
 async def wait_for(
     check: Callable[[], Awaitable[bool]], within: float = 30.0, what: str = "condition"
 ) -> None:

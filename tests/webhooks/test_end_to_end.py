@@ -62,3 +62,43 @@ async def test_other_objects_and_tag_applications_reach_postgres(live: LocalRunt
     assert tag_id in tags  # the contact's tags were refreshed
     status = await coordinator(live).queue_status()
     assert status["totals"]["dropped"] == 0
+
+
+async def test_a_deleted_contact_and_order_take_their_children_along(
+    own_live: LocalRuntime,
+) -> None:
+    live = own_live
+    assert live.dsn is not None
+    sandbox = live.sandbox
+    contact_id = next(i for i in range(1, 500) if (sandbox.get("contacts", i) or {}).get("tag_ids"))
+    order_id = 7
+    sandbox.update("contacts", contact_id, {"job_title": "Tagged"})
+    sandbox.update("orders", order_id, {"notes": "Has items"})
+    await drained(live)
+
+    async def children() -> tuple[int, int]:
+        conn = await asyncpg.connect(live.dsn)
+        try:
+            tags = await conn.fetchval(
+                "SELECT count(*) FROM keap.contact_tags WHERE contact_id = $1", contact_id
+            )
+            items = await conn.fetchval(
+                "SELECT count(*) FROM keap.order_items WHERE order_id = $1", order_id
+            )
+        finally:
+            await conn.close()
+        return tags, items
+
+    keap_tags = (sandbox.get("contacts", contact_id) or {}).get("tag_ids") or []
+    keap_items = (sandbox.get("orders", order_id) or {}).get("order_items") or []
+    assert await children() == (len(keap_tags), len(keap_items)) and keap_tags and keap_items
+
+    sandbox.delete("contacts", contact_id)
+    sandbox.delete("orders", order_id)
+    await drained(live)
+
+    deleted = await rows(live.dsn, "contacts", [contact_id]) | await rows(
+        live.dsn, "orders", [order_id]
+    )
+    assert all(r["deleted_at"] is not None for r in deleted.values()) and len(deleted) == 2
+    assert await children() == (0, 0)

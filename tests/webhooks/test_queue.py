@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from local.bindings import LocalDurableStorage
-from shared.coordinator.queue import BatchRefused, EventQueue
+from shared.coordinator.queue import Applied, BatchRefused, EventQueue
 from shared.coordinator.schema import migrate
 from shared.keap.streams import STREAM_NAMES
 from shared.webhooks.events import DEFAULT_EVENT_KEYS, route
@@ -24,24 +24,41 @@ from tests.webhooks.conftest import delivery
 
 class Keap:
     """Applies batches; `down` makes every batch fail, `gone` ids are not in Keap, a
-    batch holding a `refuse` id is refused."""
+    batch holding a `refuse` id is refused, an `unwritable` id is one Postgres refuses
+    (the rest of its batch is written)."""
 
     def __init__(self) -> None:
         self.down = False
         self.gone: set[int] = set()
         self.refuse: set[int] = set()
+        self.unwritable: set[int] = set()
         self.batches: list[tuple[str, str, list[int]]] = []
+        self.quarantined: dict[str, dict[int, str]] = {}
 
     def batch_limit(self, stream: str, action: str) -> int:
         return 100
 
-    async def __call__(self, stream: str, action: str, ids: list[int]) -> set[int]:
+    async def __call__(self, stream: str, action: str, ids: list[int]) -> Applied:
         if self.down:
             raise ConnectionError("down")
         if self.refuse & set(ids):
             raise BatchRefused("HTTP 400: invalid id")
         self.batches.append((stream, action, ids))
-        return {i for i in ids if i in self.gone}
+        return Applied(
+            missing={i for i in ids if i in self.gone},
+            refused={i: "SQLSTATE 23514: check" for i in ids if i in self.unwritable},
+        )
+
+    async def quarantine(self, stream: str, reasons: dict[int, str]) -> None:
+        if self.down:
+            raise ConnectionError("down")
+        self.quarantined.setdefault(stream, {}).update(reasons)
+
+
+def time_passes(queue: EventQueue) -> None:
+    """Every wait is over: the queue's backoff and each refused event's own."""
+    queue.sql.exec("UPDATE hook_queue_state SET retry_at = 0")
+    queue.sql.exec("UPDATE hook_events SET retry_at = 0 WHERE retry_at IS NOT NULL")
 
 
 @pytest.fixture
@@ -80,6 +97,7 @@ async def test_batches_group_one_stream_and_action_oldest_first(queue: EventQueu
         "applied": 6,
         "deleted": 1,
         "dropped": 0,
+        "quarantined": 0,
     }
 
 
@@ -149,21 +167,94 @@ async def test_repeats_are_recognised_after_applying_until_the_window_passes(
     assert put(queue, "contact.edit", [1])["accepted"] == 1
 
 
-async def test_an_id_keap_refuses_is_isolated_then_dropped(queue: EventQueue) -> None:
+async def test_an_id_keap_refuses_is_isolated_retried_then_quarantined(
+    queue: EventQueue,
+) -> None:
     queue.configure(refused_attempts=3, retry_base_s=10)
     put(queue, "contact.edit", list(range(1, 9)))
     keap = Keap()
     keap.refuse = {6}
     await queue.drain(keap)
     assert queue.depth() == 1  # the other seven went through on the first drain
+    await queue.drain(keap)
+    assert queue.depth() == 1 and keap.quarantined == {}  # 6 waits for its own retry time
     for _ in range(2):
-        queue.sql.exec("UPDATE hook_queue_state SET retry_at = 0")  # time passes
+        time_passes(queue)
         await queue.drain(keap)
     status = queue.status()
     assert status["depth"] == 0
-    assert status["totals"]["applied"] == 7 and status["totals"]["dropped"] == 1
+    assert status["totals"]["applied"] == 7 and status["totals"]["quarantined"] == 1
+    assert keap.quarantined == {"contacts": {6: "HTTP 400: invalid id"}}
     assert status["recently_dropped"][0]["object_id"] == 6
-    assert status["recently_dropped"][0]["reason"].startswith("refused: ")
+    assert status["recently_dropped"][0]["reason"] == "refused: HTTP 400: invalid id"
+
+
+async def test_a_refused_id_waits_on_its_own_while_other_events_go_on(
+    queue: EventQueue,
+) -> None:
+    queue.configure(refused_attempts=5, retry_base_s=60)
+    put(queue, "contact.edit", [1, 2, 3])
+    keap = Keap()
+    keap.unwritable = {2}  # a record Postgres refuses: the store reports it, the rest lands
+    await queue.drain(keap)
+
+    put(queue, "note.add", [5], at=1)  # behind the refused event of contact 2
+    await queue.drain(keap)
+
+    assert keap.batches == [("contacts", "upsert", [1, 2, 3]), ("notes", "upsert", [5])]
+    status = queue.status()
+    assert status["depth"] == 1 and status["refused_waiting"] == 1
+    assert status["failures"] == 0 and status["retry_at"] is None  # nothing else waits
+    assert "1 id(s) refused (SQLSTATE 23514" in (status["last_error"] or "")
+    due = queue.next_due() or 0
+    assert 50 < due - time.time() <= 60  # the alarm comes back for it, not before
+
+    keap.unwritable = set()  # say, a missing row it referred to has been written since
+    time_passes(queue)
+    await queue.drain(keap)
+    assert queue.depth() == 0 and queue.status()["totals"]["applied"] == 4
+    assert keap.quarantined == {}
+
+
+async def test_a_record_postgres_keeps_refusing_is_quarantined_after_bounded_tries(
+    queue: EventQueue,
+) -> None:
+    queue.configure(refused_attempts=3, retry_base_s=10)
+    put(queue, "contact.edit", [1, 2, 3])
+    keap = Keap()
+    keap.unwritable = {3}
+
+    tries = 0
+    while queue.depth():
+        time_passes(queue)
+        await queue.drain(keap)
+        tries += 1
+
+    assert tries == 3
+    assert keap.quarantined == {"contacts": {3: "SQLSTATE 23514: check"}}
+    assert queue.status()["totals"]["quarantined"] == 1
+
+
+async def test_an_id_given_up_on_stays_queued_while_its_quarantine_cannot_be_written(
+    queue: EventQueue,
+) -> None:
+    queue.configure(refused_attempts=1)
+    put(queue, "contact.edit", [1, 2])
+    keap = Keap()
+    keap.refuse = {2}
+    keap.down = False
+
+    async def quarantine_down(stream: str, reasons: dict[int, str]) -> None:
+        raise ConnectionError("postgres down")
+
+    keap.quarantine = quarantine_down  # type: ignore[method-assign]
+    await queue.drain(keap)
+    assert queue.depth() == 1  # not lost: given up on only once it is in the quarantine
+
+    del keap.quarantine
+    time_passes(queue)
+    await queue.drain(keap)
+    assert queue.depth() == 0 and keap.quarantined == {"contacts": {2: "HTTP 400: invalid id"}}
 
 
 def test_every_routed_event_goes_to_a_stream_the_sync_engine_knows() -> None:
