@@ -236,11 +236,21 @@ def counts_sql() -> str:
        count(*) FILTER (WHERE deleted_at IS NOT NULL)::bigint AS deleted,
        max(synced_at) AS last_synced_at,
        max(keap_updated_at) AS newest_update,
-       (SELECT count(*) FROM keap.quarantine WHERE stream = '{s}')::bigint AS quarantined
+       (SELECT count(*) FROM keap.quarantine WHERE stream = '{s}')::bigint AS quarantined,
+       {_details_pending(t)} AS details_pending
 FROM {t.name}"""
         for s, t in TABLES.items()
     ]
     return "\nUNION ALL\n".join(parts)
+
+
+def _details_pending(t: Table) -> str:
+    if not t.details:
+        return "NULL::bigint"
+    return (
+        "count(*) FILTER (WHERE deleted_at IS NULL "
+        "AND (details_read_at IS NULL OR details_read_at < synced_at))::bigint"
+    )
 
 
 # A record that failed again replaces its entry and counts one more attempt.

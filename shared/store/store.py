@@ -426,6 +426,7 @@ class Store:
                 "last_synced_at": r["last_synced_at"],
                 "newest_update": r["newest_update"],
                 "quarantined": r["quarantined"],
+                "details_pending": r["details_pending"],  # None: the table has no details
             }
             for r in rows
         }

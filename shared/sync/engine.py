@@ -21,7 +21,7 @@ from shared.keap.client import KeapClient
 from shared.keap.errors import KeapRequestError
 from shared.keap.streams import StreamSpec, get_stream
 from shared.store.store import PageFacts, Store
-from shared.sync.details import read_details
+from shared.sync.details import Gaps, read_details
 from shared.sync.paginator import Page, Paginator
 from shared.sync.run import Run, stream_errors
 from shared.sync.state import DEFAULT_OVERLAP_S, StreamState
@@ -69,13 +69,17 @@ async def sync_streams(
 
         return start
 
-    # Per-record reads (see `details`) go on beside the next streams' pages.
+    # Per-record reads (see `details`) go on beside the next streams' pages, in the
+    # room those leave.
     details: list[asyncio.Future[None]] = []
+    gaps = Gaps(lambda: keap.pacer.interval_s)
+    for syncer in syncers:
+        syncer.on_fetch = gaps.page_requested
 
     async def read_details_of(syncer: StreamSync) -> None:
         name = syncer.spec.name
         async with stream_errors(run, name, name, lambda: syncer.stored):
-            await read_details(run, keap, store, syncer.spec)
+            await read_details(run, keap, store, syncer.spec, gaps)
 
     try:
         for index, syncer in enumerate(syncers):
@@ -90,9 +94,11 @@ async def sync_streams(
                 await syncer.run(first, prefetch(index + 1))
                 if syncer.spec.detail_fields:
                     details.append(asyncio.ensure_future(read_details_of(syncer)))
+        gaps.pages_done()
         for reading in details:
             await reading
     finally:
+        gaps.pages_done()
         for pending in [*firsts.values(), *details]:
             await _cancel(pending)
 
@@ -123,6 +129,8 @@ class StreamSync:
         self.state = StreamState.from_json(spec, stored, overlap_s)
         self.result = run.result.streams[spec.name]
         self.pager: Paginator | None = None
+        # Told as each page request goes out (see `details.Gaps`).
+        self.on_fetch: Callable[[], None] = lambda: None
 
     async def first_page(self) -> Page | None:
         """Begin (or resume) the stream's pass and read its first page."""
@@ -130,7 +138,7 @@ class StreamSync:
         params, token = self.state.request()
         self.pager = self._pager(params, token)
         try:
-            return await self.pager.next_page()
+            return await self._next_page()
         except KeapRequestError as exc:
             if token is None or exc.status != 400:
                 raise
@@ -139,6 +147,13 @@ class StreamSync:
         self.state.restart_pass()
         params, token = self.state.request()
         self.pager = self._pager(params, token)
+        return await self._next_page()
+
+    async def _next_page(self) -> Page | None:
+        assert self.pager is not None
+        # Told from within this task, which goes on to take its turn at the pacer
+        # before anything woken by the news runs.
+        self.on_fetch()
         return await self.pager.next_page()
 
     def _pager(self, params: dict[str, Any], token: str | None) -> Paginator:
@@ -173,7 +188,7 @@ class StreamSync:
                     if reason is None:
                         size = int(self.pager.params["page_size"])
                         self.pager.set_page_size(budget.page_size_for(page.size, size))
-                        fetch = asyncio.ensure_future(self.pager.next_page())
+                        fetch = asyncio.ensure_future(self._next_page())
                     else:
                         self.run_.result.stop_reason = reason
                 if await self._write(page, last) and not last:

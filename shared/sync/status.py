@@ -112,6 +112,8 @@ async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
             "last_run": last,
             "refused": refused,  # Keap's standing refusal: status, message, since
             "quarantined": table.get("quarantined"),
+            # Rows whose per-record fields (products' inventory_count) a run has yet to read.
+            "details_pending": table.get("details_pending"),
             "errors": _errors(last, refused),
         }
     return {

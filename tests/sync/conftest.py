@@ -55,6 +55,19 @@ class SyncWorld:
         return list(self.keap.sandbox.request_log)[since:]
 
 
+async def read_all_details(world: SyncWorld, most_runs: int = 20) -> int:
+    """Run products' incremental syncs until every product's details are read (a run
+    reads them only for a while after its pages); the number of runs it took."""
+    from shared.sync import service
+
+    for runs in range(1, most_runs + 1):
+        result = await service.run(world.env, "incremental", ["products"])
+        assert result.status == "ok", result.errors
+        if result.streams["products"].details_read == 0:
+            return runs
+    raise AssertionError(f"product details still unread after {most_runs} runs")
+
+
 async def start_world(
     tmp_path: Path,
     dsn: str,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from shared.keap.streams import STREAM_NAMES
 from shared.sync import service
 from tests.sync.compare import assert_db_matches_keap
-from tests.sync.conftest import SyncWorld
+from tests.sync.conftest import SyncWorld, read_all_details
 
 
 async def test_full_sync_makes_the_database_equal_keap(world: SyncWorld) -> None:
@@ -44,6 +44,7 @@ async def test_an_incremental_run_with_nothing_changed_asks_keap_once_per_object
     world: SyncWorld,
 ) -> None:
     assert (await service.run(world.env, "full")).status == "ok"
+    await read_all_details(world)
     before = len(world.keap.sandbox.request_log)
 
     result = await service.run(world.env, "incremental")
