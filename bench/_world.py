@@ -25,8 +25,8 @@ from local.first_run import ensure_connected  # noqa: E402
 from local.postgres import EmbeddedPostgres  # noqa: E402
 from local.runtime import LocalRuntime  # noqa: E402
 from local.serve import free_port  # noqa: E402
-from shared.coordinator.client import CoordinatorClient  # noqa: E402
 from shared.platform.env import WorkerEnv  # noqa: E402
+from shared.rpc.client import CoordinatorClient  # noqa: E402
 
 
 def other_kinds(contacts: int) -> dict[str, int]:

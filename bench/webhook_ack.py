@@ -66,7 +66,7 @@ async def serve(state_dir: Path, drain: bool, keap_in_process: bool) -> None:
     from local.first_run import ensure_connected
     from local.runtime import LocalRuntime
     from local.serve import free_port
-    from shared.coordinator.client import CoordinatorClient
+    from shared.rpc.client import CoordinatorClient
     from shared.webhooks.auth import hook_url
 
     sandbox_port = free_port()

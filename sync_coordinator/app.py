@@ -13,9 +13,9 @@ from fastapi import Depends, Query
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from shared.coordinator.client import CoordinatorClient
-from shared.coordinator.rpc import CoordinatorError
 from shared.platform.env import Env, WorkerEnv
+from shared.platform.wire import CoordinatorError
+from shared.rpc.client import CoordinatorClient
 from shared.web.app import create_worker_app
 from shared.web.auth import require_admin
 from sync_coordinator.pages import OUTCOMES, page
@@ -71,7 +71,7 @@ async def oauth_status(env: Env, account: AccountParam = None) -> dict[str, Any]
     return {"account": status["account"], "connection": status["connection"]}
 
 
-# --- Keap REST hook subscriptions (shared/coordinator/hooks.py) ---------------------------
+# --- Keap REST hook subscriptions (shared/webhooks/subscriptions.py) ---------------------------
 class HookRegistration(BaseModel):
     event_keys: list[Annotated[str, Field(max_length=100)]] | None = Field(
         None, max_length=200, description="default: add, edit, delete of every synced object"

@@ -5,18 +5,18 @@ The bundle's main module (tools/bundle.py copies it to src/entry.py). It and
 `shared.platform.cloudflare` are the only modules that meet the Workers runtime.
 
 Everything that crosses RPC is a string: the account, the method name and the JSON payload
-in, the JSON reply out (see shared/coordinator/rpc.py).
+in, the JSON reply out (see shared/platform/wire.py).
 """
 
 from workers import DurableObject, WorkerEntrypoint, asgi
 
 from shared.coordinator.durable import CoordinatorObject
-from shared.coordinator.rpc import CoordinatorError, encode_error
 from shared.platform.cloudflare import (
     CloudflareDurableStorage,
     durable_object_name,
     worker_env_from_js,
 )
+from shared.platform.wire import CoordinatorError, encode_error
 from sync_coordinator.app import app
 
 __all__ = ["Default", "SyncCoordinator"]

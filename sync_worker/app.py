@@ -22,17 +22,17 @@ from fastapi import Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
-from shared.coordinator.client import CoordinatorClient
-from shared.coordinator.rpc import CoordinatorError
-from shared.health import sync_checks
 from shared.keap.streams import STREAM_NAMES
 from shared.platform.env import Env, WorkerEnv
+from shared.platform.wire import CoordinatorError
+from shared.rpc.client import CoordinatorClient
 from shared.sync import service
 from shared.sync.run import KEAP_REFUSED, LeaseBusy, RunResult
 from shared.sync.status import get_status
 from shared.web.app import create_worker_app
 from shared.web.auth import require_admin, wants_html
 from shared.web.errors import error_body
+from shared.web.health import sync_checks
 from sync_worker.status_page import render_status_page
 
 app = create_worker_app("sync-worker", sync_checks)

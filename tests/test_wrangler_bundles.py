@@ -31,10 +31,10 @@ import httpx
 import pytest
 
 from shared.config import Settings
-from shared.coordinator.rpc import CoordinatorError, decode_reply, encode_result
 from shared.platform import cloudflare
 from shared.platform.env import WorkerEnv
 from shared.platform.fetch import FetchTransport
+from shared.platform.wire import CoordinatorError, decode_reply, encode_result
 
 ROOT = Path(__file__).resolve().parent.parent
 WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"

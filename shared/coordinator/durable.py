@@ -14,12 +14,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shared.coordinator.oauth_flow import OAuthFlow
-from shared.coordinator.rpc import CoordinatorError, encode_error, encode_result
 from shared.coordinator.schema import migrate
 from shared.coordinator.sync_state import SyncState
 from shared.coordinator.tokens import TokenKeeper
 from shared.platform.env import WorkerEnv
 from shared.platform.interfaces import DurableStorage
+from shared.platform.wire import CoordinatorError, encode_error, encode_result
 from shared.webhooks.coordinator_methods import WEBHOOK_METHODS, WebhookMethods
 
 log = logging.getLogger("keap_sync.coordinator")

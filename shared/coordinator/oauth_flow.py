@@ -6,11 +6,11 @@ import secrets
 from typing import Any
 
 from shared.config import Settings
-from shared.coordinator.rpc import CoordinatorError
 from shared.coordinator.tokens import TokenKeeper
 from shared.keap import oauth
 from shared.keap.errors import KeapError
 from shared.platform.interfaces import SqlStorage
+from shared.platform.wire import CoordinatorError
 
 STATE_TTL_S = 600
 

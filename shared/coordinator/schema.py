@@ -58,7 +58,7 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX runs_started ON runs (started_at)",
     ],
-    # 4: the queue of Keap hook events (shared/coordinator/queue.py)
+    # 4: the queue of Keap hook events (shared/webhooks/queue.py)
     [
         """CREATE TABLE hook_events (
             seq INTEGER PRIMARY KEY AUTOINCREMENT,

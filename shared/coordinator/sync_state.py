@@ -6,9 +6,9 @@ import json
 import time
 from typing import Any
 
-from shared.coordinator.rpc import CoordinatorError
 from shared.coordinator.tokens import iso
 from shared.platform.interfaces import SqlStorage
+from shared.platform.wire import CoordinatorError
 
 RUN_HISTORY_KEPT = 200
 

@@ -15,16 +15,16 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.config import Settings
-from shared.coordinator.rpc import CoordinatorError
 from shared.keap import oauth
 from shared.keap.client import KeapClient
+from shared.keap.credentials import MIN_ACCESS_LIFETIME_S
 from shared.keap.errors import KeapError
 from shared.keap.pacing import Backoff
 from shared.platform.interfaces import HttpTransport, SqlStorage
+from shared.platform.wire import CoordinatorError
 
 log = logging.getLogger("keap_sync.tokens")
 
-ACCESS_MARGIN_S = 300  # hand out only access tokens valid for at least this long
 ALARM_LEAD_S = 600  # the alarm refreshes this long before the access token expires
 REFRESH_TOKEN_LIFETIME_S = 45 * 86400
 REFRESH_TOKEN_RENEW_AGE_S = 30 * 86400  # refresh well before the 45-day end
@@ -129,7 +129,7 @@ class TokenKeeper:
         row = self._row()
         if row is None or row["state"] != CONNECTED:
             return self._fallback(row)
-        if row["access_expires_at"] - self.clock() > ACCESS_MARGIN_S:
+        if row["access_expires_at"] - self.clock() > MIN_ACCESS_LIFETIME_S:
             return self._bearer(row)
         return await self._refresh(force_if_token=None)
 
@@ -149,7 +149,7 @@ class TokenKeeper:
             row = self._row()  # again: a call we waited for may have refreshed already
             if row is None or row["state"] != CONNECTED:
                 return self._fallback(row)
-            still_fresh = row["access_expires_at"] - self.clock() > ACCESS_MARGIN_S
+            still_fresh = row["access_expires_at"] - self.clock() > MIN_ACCESS_LIFETIME_S
             rejected = force_if_token is not None and force_if_token == row["access_token"]
             if still_fresh and not rejected:
                 return self._bearer(row)

@@ -13,12 +13,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
 from shared.config import Settings
-from shared.coordinator.client import KeapAccess
+from shared.keap.credentials import REFETCH_BEFORE_EXPIRY_S, Credentials, KeapAccess
 from shared.keap.errors import (
     KeapAuthError,
     KeapNotFound,
@@ -36,30 +36,8 @@ from shared.keap.pacing import (
 
 log = logging.getLogger("keap_sync.keap")
 
-ACCESS_MARGIN_S = 120.0  # refetch a cached OAuth access this long before it expires
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 Params = Mapping[str, str | int | list[str]]  # a list: one parameter per item
-
-
-class Credentials(Protocol):
-    """Where Keap credentials come from: the coordinator in production."""
-
-    async def get_access(self) -> KeapAccess: ...
-
-    async def report_unauthorized(self, token: str) -> KeapAccess: ...
-
-
-@dataclass
-class StaticCredentials:
-    """A fixed credential (a Personal Access Token), for tools and benchmarks."""
-
-    access: KeapAccess
-
-    async def get_access(self) -> KeapAccess:
-        return self.access
-
-    async def report_unauthorized(self, token: str) -> KeapAccess:
-        raise KeapAuthError("Keap refused the API key", 401)
 
 
 @dataclass
@@ -160,7 +138,8 @@ class KeapClient:
         """The cached credential, or a fresh one from the coordinator when it nears expiry."""
         access = self._access
         if access is None or (
-            access.expires_at is not None and access.expires_at - ACCESS_MARGIN_S < time.time()
+            access.expires_at is not None
+            and access.expires_at - REFETCH_BEFORE_EXPIRY_S < time.time()
         ):
             access = self._access = await self._require_credentials().get_access()
         return access

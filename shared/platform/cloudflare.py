@@ -25,10 +25,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from shared.config import Settings
-from shared.coordinator.rpc import CoordinatorError, encode_error
 from shared.platform.env import WorkerEnv
 from shared.platform.fetch import FetchTransport
 from shared.platform.interfaces import DatabaseUnavailable, DurableObjectNamespace, Row
+from shared.platform.wire import CoordinatorError, encode_error
 
 T = TypeVar("T")
 

@@ -17,9 +17,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from shared.coordinator.client import CoordinatorClient, KeapAccess
-from shared.coordinator.rpc import CoordinatorError
+from shared.keap.credentials import KeapAccess
 from shared.keap.errors import KeapError, KeapNotFound, KeapRequestError
+from shared.platform.wire import CoordinatorError
+from shared.rpc.client import CoordinatorClient
 from shared.store.store import StoreError
 from shared.sync import timefmt
 from shared.sync.budget import Budget

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from shared.coordinator.client import CoordinatorClient
 from shared.keap.client import KeapClient
 from shared.keap.pacing import Backoff
 from shared.keap.streams import STREAM_NAMES, get_stream
 from shared.platform.env import WorkerEnv
+from shared.rpc.client import CoordinatorClient
 from shared.store.store import Store
 from shared.sync.budget import Budget
 from shared.sync.engine import sync_streams

@@ -12,9 +12,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.coordinator.client import CoordinatorClient
 from shared.keap.streams import STREAM_NAMES
 from shared.platform.env import WorkerEnv
+from shared.rpc.client import CoordinatorClient
 from shared.store.store import Store, StoreError
 
 CACHE_TTL_S = 3600

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from shared.health import Check, run_health, standard_checks
 from shared.platform.env import Env, WorkerEnv
 from shared.web.errors import install_error_handlers
+from shared.web.health import Check, run_health, standard_checks
 
 
 def create_worker_app(

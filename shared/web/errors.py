@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.coordinator.rpc import CoordinatorError
+from shared.platform.wire import CoordinatorError
 
 log = logging.getLogger("keap_sync")
 

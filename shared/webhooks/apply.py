@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from shared.coordinator.queue import Applied, BatchRefused
-from shared.keap.client import Credentials, KeapClient
+from shared.keap.client import KeapClient
+from shared.keap.credentials import Credentials
 from shared.keap.errors import KeapRequestError
 from shared.keap.pacing import Backoff
 from shared.keap.streams import get_stream
@@ -19,6 +19,7 @@ from shared.platform.env import WorkerEnv
 from shared.store.store import RefusedRecord, Store
 from shared.sync.apply import apply_ids, mark_deleted
 from shared.webhooks.events import DELETE
+from shared.webhooks.queue import Applied, BatchRefused
 
 DRAIN_TIMEOUT_S = 15.0
 PER_ID_BATCH = 25  # objects Keap cannot fetch by a list of ids: one GET each
@@ -39,7 +40,7 @@ def drain_keap_client(env: WorkerEnv, credentials: Credentials) -> KeapClient:
 
 
 class EventApplier:
-    """`shared.coordinator.queue.Applier` over the Keap client and the Postgres store."""
+    """`shared.webhooks.queue.Applier` over the Keap client and the Postgres store."""
 
     def __init__(self, env: WorkerEnv, keap: KeapClient) -> None:
         self._database = env.database

@@ -13,18 +13,18 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from shared.coordinator.hooks import HookSubscriptions
-from shared.coordinator.queue import EventQueue
-from shared.coordinator.rpc import CoordinatorError
+from shared.coordinator.credentials import KeeperCredentials
 from shared.coordinator.tokens import TokenKeeper
 from shared.keap.client import KeapClient
 from shared.keap.errors import KeapError
 from shared.platform.env import WorkerEnv
 from shared.platform.interfaces import SqlStorage
+from shared.platform.wire import CoordinatorError
 from shared.webhooks.apply import EventApplier, drain_keap_client
 from shared.webhooks.auth import HookUrlError, hook_token, hook_url, is_our_hook
-from shared.webhooks.keap_access import KeeperCredentials
 from shared.webhooks.keap_hooks import KeapHookApi
+from shared.webhooks.queue import EventQueue
+from shared.webhooks.subscriptions import HookSubscriptions
 
 log = logging.getLogger("keap_sync.webhooks")
 

@@ -1,4 +1,4 @@
-"""The Keap client as `shared.coordinator.hooks.HookApi`: v1 hook calls with JSON bodies."""
+"""The Keap client as `shared.webhooks.subscriptions.HookApi`: v1 hook calls with JSON bodies."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 
 from shared.config import Settings
-from shared.keap.client import Credentials, KeapClient
+from shared.keap.client import KeapClient
+from shared.keap.credentials import Credentials
 
 
 class KeapHookApi:

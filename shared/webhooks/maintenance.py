@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from shared.coordinator.client import CoordinatorClient
 from shared.platform.env import WorkerEnv
+from shared.rpc.client import CoordinatorClient
 
 log = logging.getLogger("keap_sync.webhooks")
 

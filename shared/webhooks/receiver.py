@@ -18,8 +18,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
-from shared.coordinator.client import CoordinatorClient
 from shared.platform.env import WorkerEnv
+from shared.rpc.client import CoordinatorClient
 from shared.webhooks.auth import ACCOUNT_PATTERN, signature_valid, token_valid
 from shared.webhooks.events import route
 from shared.webhooks.models import HookDelivery

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from local.runtime import LocalRuntime
-from shared.coordinator.client import CoordinatorClient
+from shared.rpc.client import CoordinatorClient
 
 
 def coordinator_client(rt: LocalRuntime, account: str = "default") -> CoordinatorClient:

@@ -15,7 +15,7 @@ from local.first_run import connect_via_oauth
 from local.runtime import LocalRuntime
 from local.serve import serve
 from shared.coordinator.durable import CoordinatorObject
-from shared.coordinator.rpc import CoordinatorError
+from shared.platform.wire import CoordinatorError
 from tests.conftest import admin_headers
 from tests.coordinator.conftest import coordinator_client, object_sql
 

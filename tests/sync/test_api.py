@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.coordinator.client import CoordinatorClient
+from shared.rpc.client import CoordinatorClient
 from tests.sync.compare import assert_db_matches_keap
 from tests.sync.conftest import SyncWorld, start_world, stop_world
 

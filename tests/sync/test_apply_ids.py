@@ -10,8 +10,8 @@ import pytest
 
 from local.keap_sandbox import RunningSandbox, SandboxConfig, serve_sandbox
 from shared.config import Settings
-from shared.coordinator.client import KeapAccess
-from shared.keap.client import KeapClient, StaticCredentials
+from shared.keap.client import KeapClient
+from shared.keap.credentials import KeapAccess, StaticCredentials
 from shared.keap.streams import STREAMS
 from shared.store.store import Store
 from shared.sync.apply import apply_ids, mark_deleted

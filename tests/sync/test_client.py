@@ -9,8 +9,8 @@ import pytest
 
 from local.keap_sandbox import RunningSandbox, SandboxConfig, serve_sandbox
 from shared.config import Settings
-from shared.coordinator.client import KeapAccess
-from shared.keap.client import KeapClient, StaticCredentials
+from shared.keap.client import KeapClient
+from shared.keap.credentials import KeapAccess, StaticCredentials
 from shared.keap.errors import KeapAuthError, KeapNotFound, KeapRequestError, KeapUnavailable
 from shared.keap.pacing import Backoff
 from tests.sync.conftest import API_KEY

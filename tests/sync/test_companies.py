@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from shared.coordinator.client import KeapAccess
-from shared.keap.client import KeapClient, StaticCredentials
+from shared.keap.client import KeapClient
+from shared.keap.credentials import KeapAccess, StaticCredentials
 from shared.store.store import Store
 from shared.sync import service
 from shared.sync.apply import apply_ids

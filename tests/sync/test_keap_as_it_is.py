@@ -15,8 +15,8 @@ import httpx
 import pytest
 import yaml
 
-from shared.coordinator.client import CoordinatorClient
 from shared.keap.streams import STREAM_NAMES, STREAMS, StreamSpec
+from shared.rpc.client import CoordinatorClient
 from shared.sync import service
 from shared.sync.budget import Budget
 from tests.conftest import KEAP_FACTS

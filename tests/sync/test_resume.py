@@ -9,8 +9,8 @@ import asyncio
 import asyncpg
 import pytest
 
-from shared.coordinator.client import CoordinatorClient
 from shared.keap.streams import STREAM_NAMES
+from shared.rpc.client import CoordinatorClient
 from shared.sync import service
 from shared.sync.budget import Budget
 from tests.sync.compare import assert_db_matches_keap

@@ -21,9 +21,10 @@ import pytest
 
 from local.keap_sandbox.openapi import load_operations
 from local.keap_sandbox.query import check_query
-from shared.coordinator.client import CoordinatorClient, KeapAccess
-from shared.keap.client import KeapClient, StaticCredentials
+from shared.keap.client import KeapClient
+from shared.keap.credentials import KeapAccess, StaticCredentials
 from shared.keap.streams import STREAM_NAMES, STREAMS, StreamSpec
+from shared.rpc.client import CoordinatorClient
 from shared.store.store import Store
 from shared.store.tables import TABLES
 from shared.sync import service

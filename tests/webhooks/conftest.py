@@ -15,7 +15,7 @@ import pytest
 from local.first_run import connect_via_oauth
 from local.postgres import EmbeddedPostgres
 from local.runtime import LocalRuntime
-from shared.coordinator.client import CoordinatorClient
+from shared.rpc.client import CoordinatorClient
 from shared.webhooks.auth import hook_url
 from tests.conftest import admin_headers, local_config
 

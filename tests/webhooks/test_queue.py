@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from local.bindings import LocalDurableStorage
-from shared.coordinator.queue import Applied, BatchRefused, EventQueue
 from shared.coordinator.schema import migrate
 from shared.keap.streams import STREAM_NAMES
 from shared.webhooks.events import DEFAULT_EVENT_KEYS, route
 from shared.webhooks.models import HookDelivery
+from shared.webhooks.queue import Applied, BatchRefused, EventQueue
 from shared.webhooks.receiver import queue_events
 from tests.webhooks.conftest import delivery
 

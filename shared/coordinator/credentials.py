@@ -6,8 +6,8 @@ on the very object that makes it, so this adapter calls the TokenKeeper directly
 
 from __future__ import annotations
 
-from shared.coordinator.client import KeapAccess
 from shared.coordinator.tokens import TokenKeeper
+from shared.keap.credentials import KeapAccess
 
 
 class KeeperCredentials:

@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.coordinator.client import CoordinatorClient
 from shared.platform.env import WorkerEnv
 from shared.platform.interfaces import KV, Database
+from shared.rpc.client import CoordinatorClient
 
 Check = Callable[[], Awaitable[dict[str, Any] | None]]
 

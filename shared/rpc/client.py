@@ -12,26 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shared.coordinator.rpc import decode_reply
+from shared.keap.credentials import KeapAccess
 from shared.platform.interfaces import CoordinatorTransport
-
-
-class KeapAccess(BaseModel):
-    """How to authenticate one Keap request right now."""
-
-    kind: str  # "bearer" (OAuth access token) or "api_key" (PAT / Service Account Key)
-    token: str
-    expires_at: float | None = None  # epoch seconds; None for API keys
-
-    def headers(self) -> dict[str, str]:
-        if self.kind == "api_key":
-            return {"X-Keap-API-Key": self.token}
-        return {"Authorization": f"Bearer {self.token}"}
-
-    def __repr__(self) -> str:  # never print the token
-        return f"KeapAccess(kind={self.kind!r}, expires_at={self.expires_at!r})"
-
-    __str__ = __repr__
+from shared.platform.wire import decode_reply
 
 
 class Lease(BaseModel):
