@@ -26,7 +26,8 @@ from local.postgres import EmbeddedPostgres  # noqa: E402
 from local.runtime import LocalRuntime  # noqa: E402
 from local.serve import free_port  # noqa: E402
 from shared.platform.env import WorkerEnv  # noqa: E402
-from shared.rpc.client import CoordinatorClient  # noqa: E402
+from shared.rpc.client import coordinator_client  # noqa: E402
+from shared.rpc.methods import GET_ACCESS  # noqa: E402
 
 
 def other_kinds(contacts: int) -> dict[str, int]:
@@ -62,8 +63,8 @@ class World:
 
     async def keap_headers(self) -> dict[str, str]:
         """The credential the coordinator hands out (an OAuth bearer token)."""
-        coordinator = CoordinatorClient(self.env.coordinator)  # type: ignore[arg-type]
-        return (await coordinator.get_access()).headers()
+        coordinator = coordinator_client(self.env)
+        return (await coordinator.call(GET_ACCESS)).headers()
 
     async def sandbox(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         async with httpx.AsyncClient(base_url=self.keap_url, timeout=120) as client:

@@ -32,6 +32,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from shared.rpc.client import coordinator_client
+from shared.rpc.methods import QUEUE_STATUS
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -66,7 +69,6 @@ async def serve(state_dir: Path, drain: bool, keap_in_process: bool) -> None:
     from local.first_run import ensure_connected
     from local.runtime import LocalRuntime
     from local.serve import free_port
-    from shared.rpc.client import CoordinatorClient
     from shared.webhooks.auth import hook_url
 
     sandbox_port = free_port()
@@ -89,12 +91,12 @@ async def serve(state_dir: Path, drain: bool, keap_in_process: bool) -> None:
         if drain:
             await ensure_connected(runtime)  # unconnected, the queue only fills (and backs off)
         assert runtime.envs is not None and runtime.envs.sync_worker.coordinator is not None
-        client = CoordinatorClient(runtime.envs.sync_worker.coordinator)
+        client = coordinator_client(runtime.envs.sync_worker)
         print(json.dumps({"hook_url": hook_url(runtime.settings, "default")}), flush=True)
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()
-        print(json.dumps(await client.queue_status()), flush=True)
+        print(json.dumps(await client.call(QUEUE_STATUS)), flush=True)
     finally:
         await runtime.stop()
         if keap is not None:

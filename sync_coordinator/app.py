@@ -6,31 +6,31 @@ over the service binding, which the internet cannot reach.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import Depends, Query
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field
 
-from shared.platform.env import Env, WorkerEnv
+from shared.platform.env import Env
 from shared.platform.wire import CoordinatorError
-from shared.rpc.client import CoordinatorClient
+from shared.rpc.client import ACCOUNT_PATTERN, coordinator_client
+from shared.rpc.methods import (
+    BEGIN_OAUTH,
+    COMPLETE_OAUTH,
+    HOOKS_DELETE,
+    HOOKS_LIST,
+    HOOKS_REGISTER,
+    HOOKS_REVERIFY,
+    STATUS,
+    HookKeys,
+    OAuthCallback,
+)
 from shared.web.app import create_worker_app
 from shared.web.auth import require_admin
 from sync_coordinator.pages import OUTCOMES, page
 
 app = create_worker_app("sync-coordinator")
 Admin = Depends(require_admin)
-ACCOUNT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def coordinator(env: WorkerEnv, account: str | None) -> CoordinatorClient:
-    name = account or env.settings.DEFAULT_ACCOUNT
-    if not ACCOUNT.match(name):
-        raise CoordinatorError("bad_account", "account names are 1-64 letters, digits, - or _", 400)
-    assert env.coordinator is not None, "the coordinator worker always has its Durable Object"
-    return CoordinatorClient(env.coordinator, name)
 
 
 AccountParam = Annotated[str | None, Query(description="Keap account; default DEFAULT_ACCOUNT")]
@@ -39,8 +39,8 @@ AccountParam = Annotated[str | None, Query(description="Keap account; default DE
 @app.get("/oauth/initiate", dependencies=[Admin])
 async def oauth_initiate(env: Env, account: AccountParam = None) -> JSONResponse:
     """Send the admin to Keap's consent page with a one-time, expiring state."""
-    started = await coordinator(env, account).call("begin_oauth")
-    return JSONResponse(started, 302, headers={"Location": started["authorize_url"]})
+    started = await coordinator_client(env, account).call(BEGIN_OAUTH)
+    return JSONResponse(started.model_dump(), 302, headers={"Location": started.authorize_url})
 
 
 @app.get("/oauth/callback", response_class=HTMLResponse)
@@ -49,57 +49,50 @@ async def oauth_callback(
 ) -> HTMLResponse:
     """Keap's redirect back. Public by necessity; the one-time state is what protects it."""
     account, _, _ = state.partition(".")
-    if not state or not ACCOUNT.match(account):
+    if not state or not ACCOUNT_PATTERN.match(account):
         title, message = OUTCOMES["invalid_state"]
         return HTMLResponse(page(title, message, ok=False), 400)
     try:
-        result = await coordinator(env, account).call(
-            "complete_oauth", state=state, code=code, error=error
-        )
+        callback = OAuthCallback(state=state, code=code, error=error)
+        result = await coordinator_client(env, account).call(COMPLETE_OAUTH, callback)
     except CoordinatorError as exc:
         title, message = OUTCOMES.get(exc.code, ("Connection failed", exc.message))
         return HTMLResponse(page(title, message, ok=False), exc.status if exc.status < 500 else 502)
-    tenant = result.get("tenant") or "your Keap app"
-    message = f"Account '{result['account']}' is connected to {tenant}. You can close this page."
+    tenant = result.tenant or "your Keap app"
+    message = f"Account '{result.account}' is connected to {tenant}. You can close this page."
     return HTMLResponse(page("Keap is connected", message, ok=True))
 
 
 @app.get("/oauth/status", dependencies=[Admin])
 async def oauth_status(env: Env, account: AccountParam = None) -> dict[str, Any]:
     """The account, its connection state and expiry times; never a token."""
-    status = await coordinator(env, account).status()
-    return {"account": status["account"], "connection": status["connection"]}
+    status = await coordinator_client(env, account).call(STATUS)
+    return {"account": status.account, "connection": status.connection}
 
 
 # --- Keap REST hook subscriptions (shared/webhooks/subscriptions.py) ---------------------------
-class HookRegistration(BaseModel):
-    event_keys: list[Annotated[str, Field(max_length=100)]] | None = Field(
-        None, max_length=200, description="default: add, edit, delete of every synced object"
-    )
-
-
 @app.post("/hooks/register", dependencies=[Admin])
 async def hooks_register(
-    env: Env, account: AccountParam = None, body: HookRegistration | None = None
+    env: Env, account: AccountParam = None, body: HookKeys | None = None
 ) -> dict[str, Any]:
     """Subscribe the webhook handler to Keap's events; safe to repeat."""
-    keys = body.event_keys if body else None
-    return {"hooks": await coordinator(env, account).hooks_register(keys)}
+    keys = body or HookKeys()
+    return {"hooks": await coordinator_client(env, account).call(HOOKS_REGISTER, keys)}
 
 
 @app.get("/hooks", dependencies=[Admin])
 async def hooks_list(env: Env, account: AccountParam = None) -> dict[str, Any]:
     """Our subscriptions and their status (Verified, Unverified, Inactive)."""
-    return {"hooks": await coordinator(env, account).hooks_list()}
+    return {"hooks": await coordinator_client(env, account).call(HOOKS_LIST)}
 
 
 @app.delete("/hooks", dependencies=[Admin])
 async def hooks_delete(env: Env, account: AccountParam = None) -> dict[str, Any]:
     """Remove every subscription that points at the webhook handler."""
-    return {"hooks": await coordinator(env, account).hooks_delete()}
+    return {"hooks": await coordinator_client(env, account).call(HOOKS_DELETE)}
 
 
 @app.post("/hooks/reverify", dependencies=[Admin])
 async def hooks_reverify(env: Env, account: AccountParam = None) -> dict[str, Any]:
     """Revive subscriptions Keap turned Inactive (the scheduled run does this every 30 min)."""
-    return {"hooks": await coordinator(env, account).hooks_reverify()}
+    return {"hooks": await coordinator_client(env, account).call(HOOKS_REVERIFY)}

@@ -25,7 +25,8 @@ from pydantic import BaseModel
 from shared.keap.streams import STREAM_NAMES
 from shared.platform.env import Env, WorkerEnv
 from shared.platform.wire import CoordinatorError
-from shared.rpc.client import CoordinatorClient
+from shared.rpc.client import coordinator_client
+from shared.rpc.methods import HOOKS_LIST, QUEUE_STATUS
 from shared.sync import service
 from shared.sync.run import KEAP_REFUSED, LeaseBusy, RunResult
 from shared.sync.status import get_status
@@ -123,11 +124,10 @@ async def sync_reconcile(env: Env, objects: str | None = Query(None)) -> JSONRes
 async def sync_status(request: Request, env: Env, refresh: bool = False) -> Response:
     """JSON for scripts; the status page for a browser (which asks for text/html)."""
     status, cached = await get_status(env, refresh=refresh)
-    assert env.coordinator is not None
-    coordinator = CoordinatorClient(env.coordinator, env.settings.DEFAULT_ACCOUNT)
-    queue = await _unless_unavailable(coordinator.queue_status())  # live, never cached
+    coordinator = coordinator_client(env)
+    queue = await _unless_unavailable(coordinator.call(QUEUE_STATUS))  # live, never cached
     if wants_html(request):
-        hooks = await _unless_unavailable(coordinator.hooks_list())
+        hooks = await _unless_unavailable(coordinator.call(HOOKS_LIST))
         return HTMLResponse(render_status_page(status, queue, hooks))
     return JSONResponse(StatusResponse(cached=cached, status=status, queue=queue).model_dump())
 

@@ -14,6 +14,7 @@ from local.first_run import admin_headers
 from local.postgres import EmbeddedPostgres
 from local.runtime import LocalRuntime
 from local.serve import free_port
+from shared.rpc.client import CoordinatorClient, coordinator_client
 
 ROOT = Path(__file__).resolve().parent.parent
 # Keap's API descriptions, kept in the repository (see local/keap_sandbox/spec/README.md).
@@ -30,6 +31,12 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostg
         yield server
     finally:
         server.stop()
+
+
+def account_client(rt: LocalRuntime, account: str = "default") -> CoordinatorClient:
+    """The coordinator of `account` in a running local runtime, as the sync worker reaches it."""
+    assert rt.envs is not None
+    return coordinator_client(rt.envs.sync_worker, account)
 
 
 def local_config(tmp_path: Path, dsn: str, **overrides: object) -> LocalConfig:
@@ -82,4 +89,12 @@ async def runtime(tmp_path: Path, database: str) -> AsyncIterator[LocalRuntime]:
         await rt.stop()
 
 
-__all__ = ["KEAP_FACTS", "ROOT", "admin_headers", "database", "local_config", "with_dsn_database"]
+__all__ = [
+    "KEAP_FACTS",
+    "ROOT",
+    "account_client",
+    "admin_headers",
+    "database",
+    "local_config",
+    "with_dsn_database",
+]

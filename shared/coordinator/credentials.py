@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from shared.coordinator.tokens import TokenKeeper
 from shared.keap.credentials import KeapAccess
+from shared.rpc.methods import Rejected
 
 
 class KeeperCredentials:
@@ -17,7 +18,7 @@ class KeeperCredentials:
         self._tokens = tokens
 
     async def get_access(self) -> KeapAccess:
-        return KeapAccess.model_validate(await self._tokens.get_access())
+        return await self._tokens.get_access()
 
     async def report_unauthorized(self, token: str) -> KeapAccess:
-        return KeapAccess.model_validate(await self._tokens.report_unauthorized(token))
+        return await self._tokens.report_unauthorized(Rejected(token=token))

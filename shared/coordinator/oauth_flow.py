@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from shared.config import Settings
 from shared.coordinator.tokens import TokenKeeper
@@ -11,18 +10,24 @@ from shared.keap import oauth
 from shared.keap.errors import KeapError
 from shared.platform.interfaces import SqlStorage
 from shared.platform.wire import CoordinatorError
+from shared.rpc.dispatch import handles
+from shared.rpc.methods import BEGIN_OAUTH, COMPLETE_OAUTH, OAuthCallback, OAuthDone, OAuthStart
 
 STATE_TTL_S = 600
 
 
 class OAuthFlow:
-    def __init__(self, sql: SqlStorage, settings: Settings, tokens: TokenKeeper) -> None:
+    def __init__(
+        self, sql: SqlStorage, settings: Settings, tokens: TokenKeeper, account: str
+    ) -> None:
         self.sql = sql
         self.settings = settings
         self.tokens = tokens
+        self.account = account
         self.clock = tokens.clock  # one clock for the whole account
 
-    def begin(self, account: str) -> dict[str, Any]:
+    @handles(BEGIN_OAUTH)
+    def begin(self) -> OAuthStart:
         """A fresh state (prefixed with the account, so the callback finds this object)."""
         if not self.settings.KEAP_CLIENT_ID or not self.settings.KEAP_REDIRECT_URI:
             raise CoordinatorError(
@@ -30,14 +35,13 @@ class OAuthFlow:
             )
         now = self.clock()
         self.sql.exec("DELETE FROM oauth_states WHERE expires_at < ?", now - 86400)
-        state = f"{account}.{secrets.token_urlsafe(24)}"
+        state = f"{self.account}.{secrets.token_urlsafe(24)}"
         self.sql.exec(
             "INSERT INTO oauth_states (state, expires_at) VALUES (?, ?)", state, now + STATE_TTL_S
         )
-        return {
-            "authorize_url": oauth.authorize_url(self.settings, state),
-            "state_expires_in": STATE_TTL_S,
-        }
+        return OAuthStart(
+            authorize_url=oauth.authorize_url(self.settings, state), state_expires_in=STATE_TTL_S
+        )
 
     def _consume(self, state: str) -> None:
         """Accept a state once, within its lifetime; refuse everything else."""
@@ -50,10 +54,14 @@ class OAuthFlow:
         if rows[0]["expires_at"] < self.clock():
             raise CoordinatorError("expired_state", "this sign-in link has expired", 400)
 
-    async def complete(self, state: str, code: str | None, error: str | None) -> dict[str, Any]:
-        self._consume(state)
-        if error:
-            raise CoordinatorError("denied", f"Keap did not grant access ({error[:60]})", 400)
+    @handles(COMPLETE_OAUTH)
+    async def complete(self, callback: OAuthCallback) -> OAuthDone:
+        """Keap's redirect back: the state checked once, the code exchanged, the pair kept."""
+        self._consume(callback.state)
+        if callback.error:
+            message = f"Keap did not grant access ({callback.error[:60]})"
+            raise CoordinatorError("denied", message, 400)
+        code = callback.code
         if not code:
             raise CoordinatorError("invalid_request", "the callback carried no code", 400)
         try:
@@ -68,4 +76,4 @@ class OAuthFlow:
                 "keap_unavailable", f"Keap did not answer the code exchange ({exc.code})", 503
             ) from None
         self.tokens.store(tokens, connected=True)
-        return {"tenant": tokens.tenant}
+        return OAuthDone(account=self.account, tenant=tokens.tenant)

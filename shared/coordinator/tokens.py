@@ -17,11 +17,13 @@ from typing import Any
 from shared.config import Settings
 from shared.keap import oauth
 from shared.keap.client import KeapClient
-from shared.keap.credentials import MIN_ACCESS_LIFETIME_S
+from shared.keap.credentials import MIN_ACCESS_LIFETIME_S, KeapAccess
 from shared.keap.errors import KeapError
 from shared.keap.pacing import Backoff
 from shared.platform.interfaces import HttpTransport, SqlStorage
 from shared.platform.wire import CoordinatorError
+from shared.rpc.dispatch import handles
+from shared.rpc.methods import GET_ACCESS, REPORT_UNAUTHORIZED, Rejected
 
 log = logging.getLogger("keap_sync.tokens")
 
@@ -102,17 +104,15 @@ class TokenKeeper:
         log.warning("Keap refused the refresh token: the account must be re-authorized")
 
     @staticmethod
-    def _bearer(row: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "kind": "bearer",
-            "token": row["access_token"],
-            "expires_at": row["access_expires_at"],
-        }
+    def _bearer(row: dict[str, Any]) -> KeapAccess:
+        return KeapAccess(
+            kind="bearer", token=row["access_token"], expires_at=row["access_expires_at"]
+        )
 
-    def _fallback(self, row: dict[str, Any] | None) -> dict[str, Any]:
+    def _fallback(self, row: dict[str, Any] | None) -> KeapAccess:
         """No usable OAuth grant: the API key if there is one, else a clear error."""
         if self.settings.KEAP_API_KEY is not None:
-            return {"kind": "api_key", "token": self.settings.KEAP_API_KEY.get_secret_value()}
+            return KeapAccess(kind="api_key", token=self.settings.KEAP_API_KEY.get_secret_value())
         if row is not None and row["state"] == REAUTHORIZATION_REQUIRED:
             raise CoordinatorError(
                 REAUTHORIZATION_REQUIRED,
@@ -125,7 +125,9 @@ class TokenKeeper:
             409,
         )
 
-    async def get_access(self) -> dict[str, Any]:
+    @handles(GET_ACCESS)
+    async def get_access(self) -> KeapAccess:
+        """A credential valid for at least `MIN_ACCESS_LIFETIME_S` (refreshed here if need be)."""
         row = self._row()
         if row is None or row["state"] != CONNECTED:
             return self._fallback(row)
@@ -133,8 +135,9 @@ class TokenKeeper:
             return self._bearer(row)
         return await self._refresh(force_if_token=None)
 
-    async def report_unauthorized(self, token: str) -> dict[str, Any]:
-        """Keap said 401 to `token`. Refresh only if it is still the current one."""
+    @handles(REPORT_UNAUTHORIZED)
+    async def report_unauthorized(self, rejected: Rejected) -> KeapAccess:
+        """Keap said 401 to a token. Refresh only if it is still the current one."""
         row = self._row()
         if row is None or row["state"] != CONNECTED:
             if self.settings.KEAP_API_KEY is not None:
@@ -142,9 +145,9 @@ class TokenKeeper:
                     "api_key_rejected", "Keap refused KEAP_API_KEY; check or replace the key", 409
                 )
             return self._fallback(row)
-        return await self._refresh(force_if_token=token)
+        return await self._refresh(force_if_token=rejected.token)
 
-    async def _refresh(self, force_if_token: str | None) -> dict[str, Any]:
+    async def _refresh(self, force_if_token: str | None) -> KeapAccess:
         async with self._lock:
             row = self._row()  # again: a call we waited for may have refreshed already
             if row is None or row["state"] != CONNECTED:

@@ -21,6 +21,25 @@ from shared.keap.credentials import KeapAccess
 from shared.keap.errors import KeapError, KeapNotFound, KeapRequestError
 from shared.platform.wire import CoordinatorError
 from shared.rpc.client import CoordinatorClient
+from shared.rpc.methods import (
+    ACQUIRE_LEASE,
+    CHECKPOINT,
+    FINISH_RUN,
+    GET_ACCESS,
+    GET_STREAM_STATES,
+    RELEASE_LEASE,
+    RENEW_LEASE,
+    REPORT_UNAUTHORIZED,
+    RESET_STREAM,
+    START_RUN,
+    Checkpoint,
+    LeaseRequest,
+    Rejected,
+    RunEnd,
+    RunRef,
+    RunStart,
+    StreamRef,
+)
 from shared.store.store import StoreError
 from shared.sync import timefmt
 from shared.sync.budget import Budget
@@ -127,11 +146,11 @@ class CountingCredentials:
 
     async def get_access(self) -> KeapAccess:
         self._budget.spend()
-        return await self._coordinator.get_access()
+        return await self._coordinator.call(GET_ACCESS)
 
     async def report_unauthorized(self, token: str) -> KeapAccess:
         self._budget.spend()
-        return await self._coordinator.report_unauthorized(token)
+        return await self._coordinator.call(REPORT_UNAUTHORIZED, Rejected(token=token))
 
 
 class Run:
@@ -159,17 +178,21 @@ class Run:
 
     async def __aenter__(self) -> Run:
         self.budget.spend(2)
-        lease = await self.coordinator.acquire_lease(self.run_id, self.lease_ttl_s)
+        lease = await self.coordinator.call(ACQUIRE_LEASE, self._lease_request())
         if not lease.acquired:
             raise LeaseBusy(lease.holder, lease.expires_at)
         try:
-            await self.coordinator.start_run(
-                self.run_id, self.result.kind, list(self.result.streams)
+            start = RunStart(
+                run_id=self.run_id, kind=self.result.kind, streams=list(self.result.streams)
             )
+            await self.coordinator.call(START_RUN, start)
         except BaseException:
             await self._release()
             raise
         return self
+
+    def _lease_request(self) -> LeaseRequest:
+        return LeaseRequest(run_id=self.run_id, ttl_s=self.lease_ttl_s)
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
         result = self.result
@@ -216,7 +239,10 @@ class Run:
         }
         try:
             self.budget.spend()
-            await self.coordinator.finish_run(self.run_id, result.status, result.errors, stats)
+            end = RunEnd(
+                run_id=self.run_id, status=result.status, errors=result.errors, stats=stats
+            )
+            await self.coordinator.call(FINISH_RUN, end)
         except Exception as exc:  # the lease must still be released
             log.error("could not record the end of run %s: %s", self.run_id, type(exc).__name__)
         await self._release()
@@ -224,25 +250,28 @@ class Run:
     async def _release(self) -> None:
         try:
             self.budget.spend()
-            await self.coordinator.release_lease(self.run_id)
+            await self.coordinator.call(RELEASE_LEASE, RunRef(run_id=self.run_id))
         except Exception as exc:  # it expires on its own
             log.warning("could not release the lease of %s: %s", self.run_id, type(exc).__name__)
 
     # --- during the run ---------------------------------------------------------------
     async def stream_states(self) -> dict[str, dict[str, Any]]:
         self.budget.spend()
-        return await self.coordinator.get_stream_states()
+        return await self.coordinator.call(GET_STREAM_STATES)
 
     async def reset(self, stream: str) -> None:
         self.budget.spend()
-        await self.coordinator.reset_stream(stream)
+        await self.coordinator.call(RESET_STREAM, StreamRef(stream=stream))
 
     async def checkpoint(
         self, stream: str, state: dict[str, Any], pages: int = 0, records: int = 0
     ) -> None:
         """Store a stream's state (this also extends the lease)."""
         self.budget.spend()
-        await self.coordinator.checkpoint(self.run_id, stream, state, pages, records)
+        checkpoint = Checkpoint(
+            run_id=self.run_id, stream=stream, state=state, pages=pages, records=records
+        )
+        await self.coordinator.call(CHECKPOINT, checkpoint)
         self._last_lease_renewal = time.monotonic()
 
     async def keep_lease(self) -> None:
@@ -250,7 +279,7 @@ class Run:
         if time.monotonic() - self._last_lease_renewal < self.lease_ttl_s / 3:
             return
         self.budget.spend()
-        lease = await self.coordinator.renew_lease(self.run_id, self.lease_ttl_s)
+        lease = await self.coordinator.call(RENEW_LEASE, self._lease_request())
         if not lease.acquired:
             raise RunAborted("lease_lost", "another run took over the sync lease")
         self._last_lease_renewal = time.monotonic()

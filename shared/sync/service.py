@@ -9,7 +9,7 @@ from shared.keap.client import KeapClient
 from shared.keap.pacing import Backoff
 from shared.keap.streams import STREAM_NAMES, get_stream
 from shared.platform.env import WorkerEnv
-from shared.rpc.client import CoordinatorClient
+from shared.rpc.client import coordinator_client
 from shared.store.store import Store
 from shared.sync.budget import Budget
 from shared.sync.engine import sync_streams
@@ -21,12 +21,6 @@ from shared.sync.status import refresh_status
 log = logging.getLogger("keap_sync.service")
 
 KINDS = ("incremental", "full", "reconcile")
-
-
-def coordinator_for(env: WorkerEnv, account: str | None = None) -> CoordinatorClient:
-    if env.coordinator is None:
-        raise RuntimeError("this worker has no COORDINATOR binding")
-    return CoordinatorClient(env.coordinator, account or env.settings.DEFAULT_ACCOUNT)
 
 
 def stream_names(names: Sequence[str] | None) -> list[str]:
@@ -59,7 +53,7 @@ async def run(
         raise RuntimeError("this worker has no HYPERDRIVE (database) binding")
     names = stream_names(streams)
     budget = budget or Budget()
-    coordinator = coordinator_for(env, account)
+    coordinator = coordinator_client(env, account)
     credentials = CountingCredentials(coordinator, budget)
     async with (
         Run(coordinator, budget, kind, names) as current,

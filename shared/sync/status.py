@@ -14,7 +14,8 @@ from typing import Any
 
 from shared.keap.streams import STREAM_NAMES
 from shared.platform.env import WorkerEnv
-from shared.rpc.client import CoordinatorClient
+from shared.rpc.client import coordinator_client
+from shared.rpc.methods import STATUS
 from shared.store.store import Store, StoreError
 
 CACHE_TTL_S = 3600
@@ -75,11 +76,8 @@ def _errors(last: dict[str, Any] | None, refused: dict[str, Any] | None) -> list
 
 
 async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
-    assert env.coordinator is not None
-    coordinator = CoordinatorClient(env.coordinator, account)
-    snapshot = await coordinator.status()
-    streams = snapshot.get("streams") or {}
-    runs = snapshot.get("runs") or []
+    snapshot = await coordinator_client(env, account).call(STATUS)
+    streams, runs = snapshot.streams, snapshot.runs
     counts: dict[str, dict[str, Any]] = {}
     quarantine: list[dict[str, Any]] = []
     database_error = None
@@ -119,8 +117,8 @@ async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
     return {
         "account": account,
         "generated_at": _iso(datetime.now(UTC)),
-        "connection": snapshot.get("connection"),
-        "lease": snapshot.get("lease"),
+        "connection": snapshot.connection,
+        "lease": snapshot.lease,
         "database_error": database_error,
         "objects": objects,
         "quarantine": quarantine,  # records Postgres refused, newest failure first

@@ -11,7 +11,8 @@ from typing import Any
 
 from shared.platform.env import WorkerEnv
 from shared.platform.interfaces import KV, Database
-from shared.rpc.client import CoordinatorClient
+from shared.rpc.client import CoordinatorClient, coordinator_client
+from shared.rpc.methods import GET_STREAM_STATES, PING
 
 Check = Callable[[], Awaitable[dict[str, Any] | None]]
 
@@ -61,11 +62,10 @@ def database_check(database: Database) -> Check:
 
 def coordinator_check(client: CoordinatorClient) -> Check:
     async def check() -> dict[str, Any]:
-        reply = await client.ping()
-        detail = {"account": reply.get("account"), "connection": reply.get("connection")}
-        if reply.get("queue") is not None:
-            detail["queue"] = reply["queue"]  # webhook events waiting: depth and oldest age
-        if reply.get("connection") == "reauthorization_required":
+        reply = await client.call(PING)
+        # The webhook events waiting (depth and oldest age) too.
+        detail = {"account": reply.account, "connection": reply.connection, "queue": reply.queue}
+        if reply.connection == "reauthorization_required":
             reason = "Keap refused the account's grant: reconnect at /oauth/initiate"
             return {"status": "error", "error": reason, **detail}
         return detail
@@ -78,7 +78,7 @@ def refused_streams_check(client: CoordinatorClient) -> Check:
     a run leaves until a later run gets through)."""
 
     async def check() -> dict[str, Any]:
-        states = await client.get_stream_states()
+        states = await client.call(GET_STREAM_STATES)
         refused = {
             name: state["refused"]
             for name, state in states.items()
@@ -100,8 +100,7 @@ def sync_checks(env: WorkerEnv) -> dict[str, Check]:
     """The sync worker's own check, beside the standard ones."""
     if env.coordinator is None:
         return {}
-    client = CoordinatorClient(env.coordinator, env.settings.DEFAULT_ACCOUNT)
-    return {"streams": refused_streams_check(client)}
+    return {"streams": refused_streams_check(coordinator_client(env))}
 
 
 def standard_checks(env: WorkerEnv) -> dict[str, Check]:
@@ -109,8 +108,7 @@ def standard_checks(env: WorkerEnv) -> dict[str, Check]:
     checks: dict[str, Check] = {}
     if env.coordinator is not None:
         name = "durable_object" if env.durable_objects is not None else "coordinator"
-        client = CoordinatorClient(env.coordinator, env.settings.DEFAULT_ACCOUNT)
-        checks[name] = coordinator_check(client)
+        checks[name] = coordinator_check(coordinator_client(env))
     if env.kv is not None:
         checks["kv"] = kv_check(env.kv)
     if env.database is not None:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
 from shared.config import Settings
+from shared.rpc.client import ACCOUNT_PATTERN
 
-ACCOUNT_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 TOKEN_CONTEXT = "keap-hook:"  # noqa: S105 - a domain-separation prefix, not a secret
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 
 from shared.platform.env import WorkerEnv
-from shared.rpc.client import CoordinatorClient
+from shared.rpc.client import coordinator_client
+from shared.rpc.methods import HOOKS_REVERIFY
 
 log = logging.getLogger("keap_sync.webhooks")
 
@@ -13,11 +14,8 @@ log = logging.getLogger("keap_sync.webhooks")
 async def reverify_hooks(env: WorkerEnv) -> list[dict[str, object]]:
     """Ask the coordinator to re-verify Inactive subscriptions. Never raises: a failure here
     must not stop the scheduled sync, and the next run tries again."""
-    if env.coordinator is None:
-        return []
-    client = CoordinatorClient(env.coordinator, env.settings.DEFAULT_ACCOUNT)
     try:
-        revived = await client.hooks_reverify()
+        revived = await coordinator_client(env).call(HOOKS_REVERIFY)
     except Exception as exc:
         log.warning("hook re-verification failed: %s", getattr(exc, "code", type(exc).__name__))
         return []

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.coordinator.tokens import iso
 from shared.platform.interfaces import SqlStorage
+from shared.rpc.methods import QueuedEvent
 
 log = logging.getLogger("keap_sync.queue")
 
@@ -49,17 +50,6 @@ class QueuePolicy(BaseModel):
     def backoff(self, failures: int) -> float:
         """Seconds to wait after the `failures`-th failure in a row."""
         return min(self.retry_max_s, self.retry_base_s * 2 ** min(failures - 1, 30))
-
-
-class QueuedEvent(BaseModel):
-    """One event as the webhook handler hands it over."""
-
-    key: str = Field(min_length=1, max_length=300)  # event key | object id | timestamp
-    event_key: str = Field(min_length=1, max_length=100)
-    stream: str = Field(min_length=1, max_length=40)
-    action: str = Field(pattern="^(upsert|delete)$")
-    id: int = Field(gt=0)
-    ts: str = Field(max_length=64)
 
 
 class BatchRefused(Exception):

@@ -19,8 +19,9 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
 from shared.platform.env import WorkerEnv
-from shared.rpc.client import CoordinatorClient
-from shared.webhooks.auth import ACCOUNT_PATTERN, signature_valid, token_valid
+from shared.rpc.client import ACCOUNT_PATTERN, coordinator_client
+from shared.rpc.methods import ENQUEUE_EVENTS, Events, QueuedEvent
+from shared.webhooks.auth import signature_valid, token_valid
 from shared.webhooks.events import route
 from shared.webhooks.models import HookDelivery
 from shared.webhooks.tags import affected_ids
@@ -138,11 +139,10 @@ async def receive(request: Request, env: WorkerEnv) -> Response:
     events, ignored = queue_events(delivery)
     reply: dict[str, Any] = {"accepted": 0, "duplicates": 0}
     if events:
-        if env.coordinator is None:
-            raise HTTPException(503, "no coordinator binding: deliveries cannot be stored")
-        client = CoordinatorClient(env.coordinator, account)
+        client = coordinator_client(env, account)  # no binding: not_configured, 503
+        request = Events(events=[QueuedEvent.model_validate(e) for e in events])
         try:
-            stored = await asyncio.wait_for(client.enqueue_events(events), ENQUEUE_TIMEOUT_S)
+            stored = await asyncio.wait_for(client.call(ENQUEUE_EVENTS, request), ENQUEUE_TIMEOUT_S)
         except Exception as exc:  # whatever went wrong, Keap must try again
             log.warning("enqueue failed (%s); answering 503", type(exc).__name__)
             return JSONResponse(
@@ -150,6 +150,6 @@ async def receive(request: Request, env: WorkerEnv) -> Response:
                 503,
                 headers={"Retry-After": "30"},
             )
-        reply = {"accepted": stored["accepted"], "duplicates": stored["duplicates"]}
+        reply = stored.model_dump()
     reply["ignored"] = ignored
     return JSONResponse(reply, 200)

@@ -1,16 +1,10 @@
-"""Helpers for the coordinator tests: a client for the account, reaching the object's storage."""
+"""Helpers for the coordinator tests: reaching an account object's storage."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from local.runtime import LocalRuntime
-from shared.rpc.client import CoordinatorClient
-
-
-def coordinator_client(rt: LocalRuntime, account: str = "default") -> CoordinatorClient:
-    assert rt.envs is not None and rt.envs.sync_worker.coordinator is not None
-    return CoordinatorClient(rt.envs.sync_worker.coordinator, account)
 
 
 def object_sql(rt: LocalRuntime, account: str = "default") -> Any:

@@ -9,8 +9,9 @@ import httpx
 from local.first_run import connect_via_oauth, ensure_connected
 from local.postgres import EmbeddedPostgres
 from local.runtime import LocalRuntime, running
-from tests.conftest import admin_headers, local_config
-from tests.coordinator.conftest import coordinator_client, object_sql
+from shared.rpc.methods import GET_ACCESS, STATUS
+from tests.conftest import account_client, admin_headers, local_config
+from tests.coordinator.conftest import object_sql
 
 
 async def test_the_oauth_dance_connects_the_account(runtime: LocalRuntime) -> None:
@@ -31,7 +32,7 @@ async def test_the_oauth_dance_connects_the_account(runtime: LocalRuntime) -> No
     assert connection["access_expires_at"].endswith("Z")
     assert runtime.sandbox.grant_counts["authorization_code"] == 1
 
-    access = await coordinator_client(runtime).get_access()
+    access = await account_client(runtime).call(GET_ACCESS)
     assert access.kind == "bearer"
     async with httpx.AsyncClient() as client:  # the stored token works against Keap
         listed = await client.get(
@@ -99,8 +100,8 @@ async def test_a_denied_consent_is_reported_and_changes_nothing(runtime: LocalRu
         )
     assert denied.status_code == 400
     assert "not granted" in denied.text
-    status = await coordinator_client(runtime).status()
-    assert status["connection"]["state"] == "not_connected"
+    status = await account_client(runtime).call(STATUS)
+    assert status.connection["state"] == "not_connected"
 
 
 async def test_start_up_keeps_a_grant_that_works_and_replaces_one_keap_refuses(
@@ -115,7 +116,7 @@ async def test_start_up_keeps_a_grant_that_works_and_replaces_one_keap_refuses(
     assert await ensure_connected(runtime) == "connected"
     assert runtime.sandbox.grant_counts["invalid_grant"] == 1
     assert runtime.sandbox.grant_counts["authorization_code"] == 2, "reconnected over OAuth"
-    access = await coordinator_client(runtime).get_access()
+    access = await account_client(runtime).call(GET_ACCESS)
     async with httpx.AsyncClient() as client:
         listed = await client.get(
             f"{runtime.urls['keap-sandbox']}/crm/rest/v2/tags", headers=access.headers()
@@ -129,13 +130,13 @@ async def test_a_restarted_runtime_is_still_connected_with_the_same_grant(
     config = local_config(tmp_path, postgres.dsn)
     async with running(config) as first:
         assert await ensure_connected(first) == "connected"
-        before = await coordinator_client(first).get_access()
+        before = await account_client(first).call(GET_ACCESS)
 
     async with running(config) as again:  # the same state folder, as start-all does
         assert await ensure_connected(again) == "connected"
         assert again.sandbox.grant_counts["authorization_code"] == 0, "no second consent"
         assert [g["refreshes"] for g in again.sandbox.auth.summary()["grants"]] == [0]
-        access = await coordinator_client(again).get_access()
+        access = await account_client(again).call(GET_ACCESS)
         assert access.token == before.token
         async with httpx.AsyncClient() as client:
             listed = await client.get(

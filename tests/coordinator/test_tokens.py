@@ -16,8 +16,9 @@ from local.runtime import LocalRuntime
 from local.serve import serve
 from shared.coordinator.durable import CoordinatorObject
 from shared.platform.wire import CoordinatorError
-from tests.conftest import admin_headers
-from tests.coordinator.conftest import coordinator_client, object_sql
+from shared.rpc.methods import GET_ACCESS, PING, REPORT_UNAUTHORIZED, Rejected
+from tests.conftest import account_client, admin_headers
+from tests.coordinator.conftest import object_sql
 
 
 async def _connect(rt: LocalRuntime) -> None:
@@ -31,11 +32,11 @@ async def test_100_concurrent_requests_across_the_expiry_refresh_exactly_once(
     # Keap's access tokens will have 301 s to live: fresh now, due for refresh a second later.
     runtime.sandbox.config.access_token_ttl = 301
     await _connect(runtime)
-    client = coordinator_client(runtime)
-    first = await client.get_access()
+    client = account_client(runtime)
+    first = await client.call(GET_ACCESS)
     runtime.clock.advance(1.1)  # fresh for 299.9 s more: under the 300 s margin
 
-    accesses = await asyncio.gather(*(client.get_access() for _ in range(100)))
+    accesses = await asyncio.gather(*(client.call(GET_ACCESS) for _ in range(100)))
 
     grants = runtime.sandbox.grant_counts
     assert grants["refresh_token"] == 1
@@ -51,10 +52,11 @@ async def test_100_concurrent_requests_across_the_expiry_refresh_exactly_once(
 
 async def test_a_401_refreshes_once_and_a_stale_401_does_not(runtime: LocalRuntime) -> None:
     await _connect(runtime)
-    client = coordinator_client(runtime)
-    old = await client.get_access()
-    fresh = await client.report_unauthorized(old.token)
-    again = await client.report_unauthorized(old.token)  # a second caller with the old token
+    client = account_client(runtime)
+    old = await client.call(GET_ACCESS)
+    fresh = await client.call(REPORT_UNAUTHORIZED, Rejected(token=old.token))
+    # A second caller with the old token:
+    again = await client.call(REPORT_UNAUTHORIZED, Rejected(token=old.token))
     assert fresh.token != old.token
     assert again.token == fresh.token
     assert runtime.sandbox.grant_counts["refresh_token"] == 1
@@ -69,7 +71,7 @@ async def test_the_alarm_refreshes_before_the_access_token_expires(runtime: Loca
         runtime.clock(),
     )
     runtime.clock.advance(6)
-    await coordinator_client(runtime).ping()  # any call re-arms the alarm
+    await account_client(runtime).call(PING)  # any call re-arms the alarm
     deadline = time.time() + 15
     while runtime.sandbox.grant_counts["refresh_token"] == 0 and time.time() < deadline:
         await asyncio.sleep(0.1)
@@ -123,7 +125,7 @@ async def test_a_restart_in_the_middle_of_a_refresh_ends_with_a_working_pair(
         obj.logic.tokens.settings = obj.logic.tokens.settings.model_copy(
             update={"KEAP_TOKEN_URL": f"{relay.url}/token"}
         )
-        refresh = asyncio.create_task(coordinator_client(runtime).get_access())
+        refresh = asyncio.create_task(account_client(runtime).call(GET_ACCESS))
         await asyncio.wait_for(arrived.wait(), 10)
         refresh.cancel()  # the object is killed mid-refresh ...
         with pytest.raises(asyncio.CancelledError):
@@ -166,13 +168,14 @@ async def test_a_revoked_grant_is_reported_everywhere_without_leaking_secrets(
     issued = object_sql(runtime).exec("SELECT access_token, refresh_token FROM oauth_tokens")[0]
 
     runtime.sandbox.auth.revoke()
-    client = coordinator_client(runtime)
-    current = await client.get_access()
+    client = account_client(runtime)
+    current = await client.call(GET_ACCESS)
     with pytest.raises(CoordinatorError) as refused:
-        await client.report_unauthorized(current.token)  # what a sync does on a 401
+        # What a sync does on a 401:
+        await client.call(REPORT_UNAUTHORIZED, Rejected(token=current.token))
     assert refused.value.code == "reauthorization_required"
     with pytest.raises(CoordinatorError) as again:
-        await client.get_access()
+        await client.call(GET_ACCESS)
     assert again.value.code == "reauthorization_required"
     assert runtime.sandbox.grant_counts["invalid_grant"] == 1  # tried once, not forever
 

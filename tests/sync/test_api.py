@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.rpc.client import CoordinatorClient
+from shared.rpc.client import coordinator_client
+from shared.rpc.methods import ACQUIRE_LEASE, RELEASE_LEASE, RUNS, LeaseRequest, RunRef
 from tests.sync.compare import assert_db_matches_keap
 from tests.sync.conftest import SyncWorld, start_world, stop_world
 
@@ -65,14 +66,16 @@ async def test_unknown_objects_are_404(http: httpx.AsyncClient) -> None:
 async def test_a_run_while_another_holds_the_lease_is_409(
     world: SyncWorld, http: httpx.AsyncClient
 ) -> None:
-    coordinator = CoordinatorClient(world.env.coordinator)  # type: ignore[arg-type]
-    assert (await coordinator.acquire_lease("someone-else", 60)).acquired
+    coordinator = coordinator_client(world.env)
+    assert (
+        await coordinator.call(ACQUIRE_LEASE, LeaseRequest(run_id="someone-else", ttl_s=60))
+    ).acquired
 
     response = await http.post("/sync/full")
 
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "sync_in_progress"
-    await coordinator.release_lease("someone-else")
+    await coordinator.call(RELEASE_LEASE, RunRef(run_id="someone-else"))
     assert (await http.post("/sync/tags")).status_code == 200
 
 
@@ -96,8 +99,8 @@ async def test_the_crons_run_incremental_syncs_and_reconciliation(world: SyncWor
         assert (await client.get(scheduled, params={"cron": "*/30 * * * *"})).status_code == 200
         assert (await client.get(scheduled, params={"cron": "17 3 * * *"})).status_code == 200
 
-    coordinator = CoordinatorClient(world.env.coordinator)  # type: ignore[arg-type]
-    runs = await coordinator.runs()
+    coordinator = coordinator_client(world.env)
+    runs = await coordinator.call(RUNS)
     assert [(r["kind"], r["status"]) for r in reversed(runs)] == [
         ("incremental", "ok"),
         ("incremental", "ok"),

@@ -16,7 +16,17 @@ import pytest
 import yaml
 
 from shared.keap.streams import STREAM_NAMES, STREAMS, StreamSpec
-from shared.rpc.client import CoordinatorClient
+from shared.rpc.client import coordinator_client
+from shared.rpc.methods import (
+    ACQUIRE_LEASE,
+    CHECKPOINT,
+    RELEASE_LEASE,
+    RUNS,
+    Checkpoint,
+    LeaseRequest,
+    RunRef,
+    RunsQuery,
+)
 from shared.sync import service
 from shared.sync.budget import Budget
 from tests.conftest import KEAP_FACTS
@@ -114,8 +124,8 @@ async def test_an_object_keap_refuses_fails_clearly_while_the_others_sync(
     listed = {f"/crm/rest/v2/{name}" for name in STREAM_NAMES}
     asked = [r["path"] for r in world.keap_requests(before) if r["path"] in listed]
     assert asked.count("/crm/rest/v2/orders") == 1 and set(asked) == listed
-    coordinator = CoordinatorClient(world.env.coordinator)  # type: ignore[arg-type]
-    assert (await coordinator.runs(1))[0]["status"] == "failed"
+    coordinator = coordinator_client(world.env)
+    assert (await coordinator.call(RUNS, RunsQuery(limit=1)))[0]["status"] == "failed"
 
     # Once Keap lets the object through, the next run syncs it and the state clears.
     world.keap.sandbox.faults.allow()
@@ -128,11 +138,13 @@ async def test_an_object_keap_refuses_fails_clearly_while_the_others_sync(
 async def test_reconciliation_of_a_refused_object_says_why_rows_are_missing(
     world: SyncWorld, http: httpx.AsyncClient
 ) -> None:
-    coordinator = CoordinatorClient(world.env.coordinator)  # type: ignore[arg-type]
+    coordinator = coordinator_client(world.env)
     refused = {"status": 400, "message": "Invalid filter: start_update_time", "since": "x"}
-    assert (await coordinator.acquire_lease("setup", 60)).acquired
-    await coordinator.checkpoint("setup", "contacts", {"refused": refused})
-    await coordinator.release_lease("setup")
+    assert (await coordinator.call(ACQUIRE_LEASE, LeaseRequest(run_id="setup", ttl_s=60))).acquired
+    await coordinator.call(
+        CHECKPOINT, Checkpoint(run_id="setup", stream="contacts", state={"refused": refused})
+    )
+    await coordinator.call(RELEASE_LEASE, RunRef(run_id="setup"))
 
     run = (await http.post("/sync/contacts", params={"reconcile": "true"})).json()
 

@@ -10,7 +10,8 @@ import asyncpg
 import pytest
 
 from shared.keap.streams import STREAM_NAMES
-from shared.rpc.client import CoordinatorClient
+from shared.rpc.client import coordinator_client
+from shared.rpc.methods import GET_STREAM_STATES, RUNS
 from shared.sync import service
 from shared.sync.budget import Budget
 from tests.sync.compare import assert_db_matches_keap
@@ -33,10 +34,10 @@ async def test_runs_stopped_by_their_budget_finish_the_sync_between_changes(
     world: SyncWorld,
 ) -> None:
     sandbox = world.keap.sandbox
-    coordinator = CoordinatorClient(world.env.coordinator)  # type: ignore[arg-type]
+    coordinator = coordinator_client(world.env)
     runs = 0
     while True:
-        states = await coordinator.get_stream_states()
+        states = await coordinator.call(GET_STREAM_STATES)
         caught_up = [n for n, s in states.items() if s.get("cursor") and "pass" not in s]
         if len(caught_up) == len(STREAM_NAMES):
             break
@@ -71,6 +72,6 @@ async def test_a_cancelled_run_releases_the_lease_and_the_next_run_completes(
 
     assert result.status == "ok", result.errors
     await assert_db_matches_keap(world.dsn, world.keap.api_base)
-    coordinator = CoordinatorClient(world.env.coordinator)  # type: ignore[arg-type]
-    runs = {r["kind"]: r["status"] for r in await coordinator.runs()}
+    coordinator = coordinator_client(world.env)
+    runs = {r["kind"]: r["status"] for r in await coordinator.call(RUNS)}
     assert runs == {"full": "cancelled", "incremental": "ok"}

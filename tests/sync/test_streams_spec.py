@@ -24,7 +24,8 @@ from local.keap_sandbox.query import check_query
 from shared.keap.client import KeapClient
 from shared.keap.credentials import KeapAccess, StaticCredentials
 from shared.keap.streams import STREAM_NAMES, STREAMS, StreamSpec
-from shared.rpc.client import CoordinatorClient
+from shared.rpc.client import coordinator_client
+from shared.rpc.methods import GET_STREAM_STATES
 from shared.store.store import Store
 from shared.store.tables import TABLES
 from shared.sync import service
@@ -147,9 +148,9 @@ async def few(tmp_path: Path, database: str) -> AsyncIterator[SyncWorld]:
 async def test_every_request_a_real_run_sends_fits_the_spec(few: SyncWorld) -> None:
     world = few
     # Runs cut short by their budget (so later runs resume), small pages (so lists page).
-    coordinator = CoordinatorClient(world.env.coordinator)  # type: ignore[arg-type]
+    coordinator = coordinator_client(world.env)
     for _ in range(20):
-        states = await coordinator.get_stream_states()
+        states = await coordinator.call(GET_STREAM_STATES)
         if all(states.get(n, {}).get("cursor") and "pass" not in states[n] for n in STREAM_NAMES):
             break
         await service.run(world.env, "incremental", budget=Budget(max_pages=8), page_size=PAGE)

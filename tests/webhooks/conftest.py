@@ -15,9 +15,9 @@ import pytest
 from local.first_run import connect_via_oauth
 from local.postgres import EmbeddedPostgres
 from local.runtime import LocalRuntime
-from shared.rpc.client import CoordinatorClient
+from shared.rpc.methods import QUEUE_CONFIGURE, QUEUE_STATUS, QueueChanges
 from shared.webhooks.auth import hook_url
-from tests.conftest import admin_headers, local_config
+from tests.conftest import account_client, admin_headers, local_config
 
 
 @pytest.fixture
@@ -38,13 +38,8 @@ def url_for(rt: LocalRuntime, account: str = "default") -> str:
     return hook_url(rt.settings, account)
 
 
-def coordinator(rt: LocalRuntime, account: str = "default") -> CoordinatorClient:
-    assert rt.envs is not None and rt.envs.sync_worker.coordinator is not None
-    return CoordinatorClient(rt.envs.sync_worker.coordinator, account)
-
-
 async def queue_depth(rt: LocalRuntime, account: str = "default") -> int:
-    return int((await coordinator(rt, account).queue_status())["depth"])
+    return int((await account_client(rt, account).call(QUEUE_STATUS))["depth"])
 
 
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
@@ -93,7 +88,7 @@ async def start_live(tmp_path: Path, dsn: str, **overrides: Any) -> LocalRuntime
                 f"{rt.urls['sync-coordinator']}/hooks/register", headers=admin_headers(rt)
             )
         assert registered.status_code == 200, registered.text
-        await coordinator(rt).queue_configure(**FAST_QUEUE)
+        await account_client(rt).call(QUEUE_CONFIGURE, QueueChanges(changes=FAST_QUEUE))
     except BaseException:
         await rt.stop()
         raise
@@ -139,7 +134,7 @@ async def drained(rt: LocalRuntime, within: float = 60.0) -> dict[str, Any]:
         return await queue_depth(rt) == 0
 
     await wait_for(empty, within, "the hook queue to drain")
-    return await coordinator(rt).queue_status()
+    return await account_client(rt).call(QUEUE_STATUS)
 
 
 async def rows(dsn: str, table: str, ids: list[int]) -> dict[int, dict[str, Any]]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncpg
 
 from local.runtime import LocalRuntime
-from tests.webhooks.conftest import coordinator, drained, rows, wait_for
+from shared.rpc.methods import QUEUE_STATUS
+from tests.conftest import account_client
+from tests.webhooks.conftest import drained, rows, wait_for
 
 
 async def test_an_add_an_edit_and_a_delete_reach_postgres(live: LocalRuntime) -> None:
@@ -60,7 +62,7 @@ async def test_other_objects_and_tag_applications_reach_postgres(live: LocalRunt
     finally:
         await conn.close()
     assert tag_id in tags  # the contact's tags were refreshed
-    status = await coordinator(live).queue_status()
+    status = await account_client(live).call(QUEUE_STATUS)
     assert status["totals"]["dropped"] == 0
 
 

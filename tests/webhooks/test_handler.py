@@ -12,8 +12,10 @@ from local.bindings import LocalCoordinatorService, LocalDurableObjectNamespace
 from local.runtime import LocalRuntime
 from local.serve import serve
 from shared.platform.env import WorkerEnv
+from shared.rpc.methods import QUEUE_STATUS
 from shared.webhooks.auth import body_signature
-from tests.webhooks.conftest import coordinator, delivery, queue_depth, url_for
+from tests.conftest import account_client
+from tests.webhooks.conftest import delivery, queue_depth, url_for
 from webhook_handler.app import app as webhook_app
 
 
@@ -63,7 +65,7 @@ async def test_the_same_object_changed_again_is_a_new_event(
         )
     assert later.json()["accepted"] == 1
     assert deleted.json()["accepted"] == 1
-    status = await coordinator(handler_runtime).queue_status()
+    status = await account_client(handler_runtime).call(QUEUE_STATUS)
     assert status["depth"] == 3
     assert {(q["stream"], q["action"], q["n"]) for q in status["queued"]} == {
         ("contacts", "upsert", 2),

@@ -8,8 +8,10 @@ from urllib.parse import parse_qs
 import asyncpg
 
 from local.runtime import LocalRuntime
+from shared.rpc.methods import QUEUE_CONFIGURE, QUEUE_STATUS, QueueChanges
 from shared.store.store import Store
-from tests.webhooks.conftest import coordinator, drained, rows, wait_for
+from tests.conftest import account_client
+from tests.webhooks.conftest import drained, rows, wait_for
 
 
 async def test_a_record_postgres_refuses_waits_alone_then_goes_to_quarantine(
@@ -26,15 +28,18 @@ async def test_a_record_postgres_refuses_waits_alone_then_goes_to_quarantine(
         )
     finally:
         await conn.close()
-    queue = coordinator(live)
+    queue = account_client(live)
     # Each refusal waits longer (0.5, 1, 2, 4 s), so the events behind it are seen to pass.
-    await queue.queue_configure(retry_base_s=0.5, retry_max_s=4, refused_attempts=5)
+    await queue.call(
+        QUEUE_CONFIGURE,
+        QueueChanges(changes=dict(retry_base_s=0.5, retry_max_s=4, refused_attempts=5)),
+    )
     sandbox = live.sandbox
     robot = int(sandbox.create("contacts", {"given_name": "Robot"})["id"])
     nul = int(sandbox.create("contacts", {"given_name": "Ann\x00e"})["id"])
 
     async def robot_waiting() -> bool:
-        return (await queue.queue_status())["refused_waiting"] == 1
+        return (await queue.call(QUEUE_STATUS))["refused_waiting"] == 1
 
     await wait_for(robot_waiting, 30, "the robot contact to be refused once")
     edited = sandbox.make_changes(n_edits=3, kind="notes")["edited"]
@@ -43,7 +48,7 @@ async def test_a_record_postgres_refuses_waits_alone_then_goes_to_quarantine(
         return len(await rows(live.dsn or "", "notes", edited)) == 3
 
     await wait_for(notes_in, 30, "the notes behind the refused contact")
-    assert (await queue.queue_status())["refused_waiting"] == 1  # still waiting its turn
+    assert (await queue.call(QUEUE_STATUS))["refused_waiting"] == 1  # still waiting its turn
 
     status = await drained(live)
     assert status["totals"]["quarantined"] == 1

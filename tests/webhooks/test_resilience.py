@@ -9,7 +9,9 @@ from typing import Any
 
 from local.postgres import EmbeddedPostgres
 from local.runtime import LocalRuntime
-from tests.webhooks.conftest import coordinator, drained, rows, wait_for
+from shared.rpc.methods import QUEUE_STATUS
+from tests.conftest import account_client
+from tests.webhooks.conftest import drained, rows, wait_for
 
 ROUNDS = 10
 PER_ROUND = {"n_creates": 500, "n_edits": 400, "n_deletes": 100}  # 1,000 events a round
@@ -62,11 +64,11 @@ async def test_postgres_down_mid_burst_loses_nothing(
         await burst(live, ROUNDS - 2, touched)
 
         async def failing() -> bool:
-            status = await coordinator(live).queue_status()
+            status = await account_client(live).call(QUEUE_STATUS)
             return status["depth"] > 0 and "database" in (status["last_error"] or "")
 
         await wait_for(failing, 20, "the queue to notice Postgres is gone")
-        down = await coordinator(live).queue_status()
+        down = await account_client(live).call(QUEUE_STATUS)
     finally:
         await asyncio.to_thread(postgres.start)
     status = await drained(live, within=120)
@@ -85,7 +87,7 @@ async def test_coordinator_restart_mid_drain_loses_nothing(live: LocalRuntime) -
     await burst(live, ROUNDS // 2, touched)
 
     async def draining() -> bool:
-        status = await coordinator(live).queue_status()
+        status = await account_client(live).call(QUEUE_STATUS)
         return status["totals"]["applied"] > 0 and status["depth"] > 0
 
     await wait_for(draining, 20, "the drain to be under way")
