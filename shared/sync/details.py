@@ -98,7 +98,6 @@ async def read_details(
     leaves, if given); count them in the stream's `details_read`."""
     if not spec.detail_fields or spec.get_path is None:
         return
-    path = spec.get_path
     result = run.result.streams[spec.name]
     ids = await store.pending_details(spec.name, run.budget.subrequests // BUDGET_SHARE)
     todo: Iterator[int] = iter(ids)
@@ -119,7 +118,7 @@ async def read_details(
             if run.budget.stop_reason(cost=1) is not None:
                 return
             try:
-                response = await keap.get(path.format(id=record_id))
+                response = await keap.get(*spec.get_request(record_id))
             except KeapNotFound:
                 gone.append(record_id)
                 continue

@@ -78,17 +78,6 @@ async def _fetch_missing(
     result.quarantined += len(applied.refused)
 
 
-def _id_listing(spec: StreamSpec, after: int) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "page_size": spec.page_size,
-        "order_by": f"{spec.id_order} asc",
-        "filter": f"{spec.id_compare}>{after}",
-    }
-    if spec.id_fields:
-        params["fields"] = ",".join(spec.id_fields)
-    return params
-
-
 async def _by_windows(
     run: Run,
     keap: KeapClient,
@@ -110,7 +99,7 @@ async def _by_windows(
         run.budget.page_started()
         listed_at = timefmt.now()
         # A keyset read (`id > after`), not a page token: resumable in any later run.
-        response = await keap.get(spec.path, _id_listing(spec, after))
+        response = await keap.get(spec.path, spec.id_window_params(after))
         page = read_page(spec, response.text)
         ids = sorted(page.ids)
         final = not page.next_token or not ids
@@ -139,8 +128,7 @@ async def _whole_set(
     result: StreamResult = run.result.streams[spec.name]
     result.status = "partial"
     listed_at = timefmt.now()
-    params: dict[str, Any] = {**spec.list_params(), "order_by": f"{spec.order_by} asc"}
-    pager = Paginator(keap, spec, params)
+    pager = Paginator(keap, spec, spec.whole_set_params())
     in_keap: set[int] = set()
     while not pager.exhausted:
         reason = run.budget.stop_reason()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.keap.streams import StreamSpec
+from shared.keap.streams import Params, StreamSpec
 from shared.sync import timefmt
 from shared.sync.paginator import Page
 
@@ -93,28 +93,12 @@ class StreamState:
             started = (now or timefmt.now()) - timedelta(seconds=self.overlap_s)
             self.started = timefmt.keap(started)
 
-    def request(self) -> tuple[dict[str, Any], str | None]:
+    def request(self) -> tuple[Params, str | None]:
         """Parameters and page token of the first request of this run."""
-        spec = self.spec
-        params: dict[str, Any] = spec.list_params()
-        conditions: list[str] = []
-        if spec.mode == "asc":
-            since = self.hwm or self.since
-            if since and spec.since_filter:
-                conditions.append(f"{spec.since_filter}=={since}")
-            params["order_by"] = f"{spec.order_by} asc"
-        elif spec.mode == "id_asc":
-            if self.since and spec.since_filter:
-                conditions.append(f"{spec.since_filter}=={self.since}")
-            if self.after_id is not None and spec.id_compare:
-                conditions.append(f"{spec.id_compare}>{self.after_id}")
-            params["order_by"] = f"{spec.order_by} asc"
-        else:
-            params["order_by"] = f"{spec.order_by} desc"
-        if conditions:
-            params["filter"] = ";".join(conditions)
-        token = self.page_token if spec.mode == "desc" else None
-        return params, token
+        if self.spec.mode == "desc":
+            return self.spec.pass_params(), self.page_token
+        since = (self.hwm or self.since) if self.spec.mode == "asc" else self.since
+        return self.spec.pass_params(since=since, after_id=self.after_id), None
 
     def stop_before(self) -> datetime | None:
         """desc: records older than this were synced by an earlier pass."""
