@@ -6,9 +6,9 @@ import json
 import time
 from typing import Any
 
-from shared.coordinator.tokens import iso
 from shared.platform.interfaces import SqlStorage
 from shared.platform.wire import CoordinatorError
+from shared.timefmt import from_epoch as iso
 
 RUN_HISTORY_KEPT = 200
 

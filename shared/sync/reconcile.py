@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared import timefmt
 from shared.keap.client import KeapClient
 from shared.keap.streams import StreamSpec, get_stream
 from shared.store.store import Store
-from shared.sync import timefmt
 from shared.sync.apply import apply_ids
 from shared.sync.paginator import Paginator, read_page
 from shared.sync.run import Run, StreamResult, stream_errors

@@ -17,12 +17,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from shared import timefmt
 from shared.keap.credentials import KeapAccess
 from shared.keap.errors import KeapError, KeapNotFound, KeapRequestError
 from shared.platform.wire import CoordinatorError
 from shared.rpc.client import CoordinatorClient
 from shared.store.store import StoreError
-from shared.sync import timefmt
 from shared.sync.budget import Budget
 
 log = logging.getLogger("keap_sync.run")

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared import timefmt
 from shared.keap.streams import Params, StreamSpec
-from shared.sync import timefmt
 from shared.sync.paginator import Page
 
 DEFAULT_OVERLAP_S = 300.0  # re-read this much before the cursor: late commits, clock skew
@@ -128,7 +128,7 @@ class StreamState:
     def finish(self) -> None:
         """The pass reached its end: move the cursor and forget the position."""
         new = self.started if self.spec.mode == "id_asc" else self.hwm
-        if new and (self.cursor is None or _later(new, self.cursor)):
+        if new and timefmt.later(new, self.cursor):
             self.cursor = new
         self.in_pass = False
         self.hwm = self.since = self.started = self.page_token = None
@@ -138,8 +138,3 @@ class StreamState:
     def restart_pass(self) -> None:
         """Keap refused the stored page token: read the pass again from its start."""
         self.page_token = None
-
-
-def _later(a: str, b: str) -> bool:
-    ta, tb = timefmt.parse(a), timefmt.parse(b)
-    return ta is not None and (tb is None or ta > tb)

@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.coordinator.tokens import iso
 from shared.platform.interfaces import SqlStorage
+from shared.timefmt import from_epoch
 
 log = logging.getLogger("keap_sync.queue")
 
@@ -184,7 +184,7 @@ class EventQueue:
             "depth": self.depth(),
             "oldest_age_s": None if oldest is None else round(time.time() - oldest, 3),
             "failures": state["failures"],
-            "retry_at": iso(state["retry_at"]),
+            "retry_at": from_epoch(state["retry_at"]),
             "refused_waiting": int(waiting[0]["n"]),  # refused ids waiting for another try
         }
 
@@ -204,8 +204,8 @@ class EventQueue:
             **self.summary(),
             "queued": [{k: r[k] for k in ("stream", "action", "n", "attempts")} for r in by_stream],
             "last_error": state["last_error"],
-            "last_error_at": iso(state["last_error_at"]),
-            "last_drain_at": iso(state["last_drain_at"]),
+            "last_error_at": from_epoch(state["last_error_at"]),
+            "last_drain_at": from_epoch(state["last_drain_at"]),
             "totals": {
                 name: int(stats.get(name, 0))
                 for name in (
@@ -217,7 +217,7 @@ class EventQueue:
                     "quarantined",
                 )
             },
-            "recently_dropped": [{**r, "dropped_at": iso(r["dropped_at"])} for r in dropped],
+            "recently_dropped": [{**r, "dropped_at": from_epoch(r["dropped_at"])} for r in dropped],
             "policy": self.policy.model_dump(),
         }
 
