@@ -36,9 +36,7 @@ async def reconcile_streams(run: Run, keap: KeapClient, store: Store, names: lis
     # Least recently reconciled first, so small budgets still get round to every stream.
     names = sorted(names, key=lambda n: (states.get(state_key(n)) or {}).get("completed_at") or "")
     for name in names:
-        reason = run.budget.stop_reason()
-        if reason is not None:
-            run.result.stop_reason = reason
+        if run.must_stop():
             break
         spec = get_stream(name)
         stored = states.get(state_key(name)) or {}
@@ -92,9 +90,7 @@ async def _by_windows(
     started = stored.get("started") or timefmt.keap(timefmt.now())
     key = state_key(spec.name)
     while True:
-        reason = run.budget.stop_reason()
-        if reason is not None:
-            run.result.stop_reason = reason
+        if run.must_stop():
             return
         run.budget.page_started()
         listed_at = timefmt.now()
@@ -131,9 +127,7 @@ async def _whole_set(
     pager = Paginator(keap, spec, spec.whole_set_params())
     in_keap: set[int] = set()
     while not pager.exhausted:
-        reason = run.budget.stop_reason()
-        if reason is not None:
-            run.result.stop_reason = reason
+        if run.must_stop():
             return  # nothing is marked from an incomplete listing
         run.budget.page_started()
         page = await pager.next_page()

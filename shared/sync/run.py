@@ -229,6 +229,13 @@ class Run:
             log.warning("could not release the lease of %s: %s", self.run_id, type(exc).__name__)
 
     # --- during the run ---------------------------------------------------------------
+    def must_stop(self) -> bool:
+        """Whether the budget leaves no room for another page (then the result says why)."""
+        reason = self.budget.stop_reason()
+        if reason is not None:
+            self.result.stop_reason = reason
+        return reason is not None
+
     async def stream_states(self) -> dict[str, dict[str, Any]]:
         self.budget.spend()
         return await self.coordinator.get_stream_states()

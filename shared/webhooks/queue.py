@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -84,6 +85,11 @@ class Batch:
     action: str
     seqs: list[int]
     ids: list[int]  # distinct, in queue order
+
+    @property
+    def seq_array(self) -> str:
+        """The batch's events as one SQL parameter: `seq IN (SELECT value FROM json_each(?))`."""
+        return json.dumps(self.seqs)
 
 
 class Applier(Protocol):
@@ -312,9 +318,6 @@ class EventQueue:
         await self._apply(apply, batch, ids[:half], outcome)
         await self._apply(apply, batch, ids[half:], outcome)
 
-    def _seq_list(self, seqs: list[int]) -> str:
-        return json.dumps(seqs)
-
     async def _given_up(
         self, apply: Applier, batch: Batch, refused: dict[int, str], policy: QueuePolicy
     ) -> dict[int, str]:
@@ -324,7 +327,7 @@ class EventQueue:
         rows = self.sql.exec(
             "SELECT object_id, MAX(refusals) AS refusals FROM hook_events "
             "WHERE seq IN (SELECT value FROM json_each(?)) GROUP BY object_id",
-            self._seq_list(batch.seqs),
+            batch.seq_array,
         )
         tries = {int(r["object_id"]): int(r["refusals"]) + 1 for r in rows}
         out = {i: why for i, why in refused.items() if tries.get(i, 1) >= policy.refused_attempts}
@@ -345,8 +348,6 @@ class EventQueue:
         """Mark the batch's events done, except refused ones with tries left (they wait
         on their own backoff). The number of events done."""
         now = time.time()
-        kind = "deleted" if batch.action == "delete" else "applied"
-        seqs = self._seq_list(batch.seqs)
         missing = set(outcome.missing)
         refused = {i: why for i, why in outcome.refused.items() if i not in missing}
         given_up = await self._given_up(apply, batch, refused, policy)
@@ -354,73 +355,89 @@ class EventQueue:
 
         def write() -> int:
             for object_id in waiting:
-                rows = self.sql.exec(
-                    "UPDATE hook_events SET refusals = refusals + 1 WHERE object_id = ? "
-                    "AND seq IN (SELECT value FROM json_each(?)) RETURNING refusals",
-                    object_id,
-                    seqs,
-                )
-                wait = policy.backoff(max((int(r["refusals"]) for r in rows), default=1))
-                self.sql.exec(
-                    "UPDATE hook_events SET retry_at = ? WHERE object_id = ? "
-                    "AND seq IN (SELECT value FROM json_each(?))",
-                    now + wait,
-                    object_id,
-                    seqs,
-                )
-            done = self.sql.exec(
-                "UPDATE hook_events SET done_at = ?, retry_at = NULL, outcome = CASE "
-                "WHEN object_id IN (SELECT value FROM json_each(?)) THEN 'dropped' "
-                "WHEN object_id IN (SELECT value FROM json_each(?)) THEN 'quarantined' "
-                "ELSE ? END WHERE seq IN (SELECT value FROM json_each(?)) "
-                "AND object_id NOT IN (SELECT value FROM json_each(?)) RETURNING outcome",
-                now,
-                json.dumps(sorted(missing)),
-                json.dumps(list(given_up)),
-                kind,
-                seqs,
-                json.dumps(waiting),
-            )
-            self.sql.exec(
-                "INSERT INTO hook_dropped (event_key, stream, object_id, reason, dropped_at) "
-                "SELECT event_key, stream, object_id, CASE outcome WHEN 'dropped' THEN "
-                "'not_in_keap' ELSE 'refused: ' || (SELECT value FROM json_each(?) "
-                "WHERE key = CAST(object_id AS TEXT)) END, ? FROM hook_events "
-                "WHERE seq IN (SELECT value FROM json_each(?)) AND outcome IN "
-                "('dropped', 'quarantined')",
-                json.dumps({str(k): v for k, v in given_up.items()}),
-                now,
-                seqs,
-            )
-            counts = {"dropped": 0, "quarantined": 0, kind: 0}
-            for row in done:
-                counts[row["outcome"]] += 1
-            self._count(**counts)
-            # The batch was answered: whatever failed before is over.
-            self.sql.exec(
-                "UPDATE hook_queue_state SET failures = 0, retry_at = NULL, "
-                "last_drain_at = ? WHERE id = 1",
-                now,
-            )
-            if refused:
-                reason = next(iter(refused.values()))[:120]
-                self.sql.exec(
-                    "UPDATE hook_queue_state SET last_error = ?, last_error_at = ? WHERE id = 1",
-                    f"{batch.stream} {batch.action}: {len(refused)} id(s) refused ({reason})",
-                    now,
-                )
-            return len(done)
+                self._retry_later(batch, object_id, policy, now)
+            outcomes = self._mark_done(batch, missing, given_up, waiting, now)
+            self._keep_dropped(batch, given_up, now)
+            self._count(**Counter(outcomes))
+            self._answered(batch, refused, now)
+            return len(outcomes)
 
         done = self.sql.transaction(write)
-        if missing:
-            log.info("dropped %d %s ids Keap no longer has", len(missing), batch.stream)
-        if waiting:
-            log.warning("hook queue: %d %s ids refused, retried later", len(waiting), batch.stream)
-        if given_up:
-            log.warning(
-                "hook queue: quarantined %d %s ids: %s", len(given_up), batch.stream, given_up
-            )
+        _log_outcome(batch, missing, waiting, given_up)
         return done
+
+    def _retry_later(self, batch: Batch, object_id: int, policy: QueuePolicy, now: float) -> None:
+        """Count one more refusal of `object_id`; its events wait as long as that calls for."""
+        rows = self.sql.exec(
+            "UPDATE hook_events SET refusals = refusals + 1 WHERE object_id = ? "
+            "AND seq IN (SELECT value FROM json_each(?)) RETURNING refusals",
+            object_id,
+            batch.seq_array,
+        )
+        wait = policy.backoff(max((int(r["refusals"]) for r in rows), default=1))
+        self.sql.exec(
+            "UPDATE hook_events SET retry_at = ? WHERE object_id = ? "
+            "AND seq IN (SELECT value FROM json_each(?))",
+            now + wait,
+            object_id,
+            batch.seq_array,
+        )
+
+    def _mark_done(
+        self,
+        batch: Batch,
+        missing: set[int],
+        given_up: dict[int, str],
+        waiting: list[int],
+        now: float,
+    ) -> list[str]:
+        """Mark the batch's events done but the `waiting` ones; the outcome of each:
+        `dropped` (not in Keap), `quarantined` (given up) or `applied`/`deleted`."""
+        kind = "deleted" if batch.action == "delete" else "applied"
+        rows = self.sql.exec(
+            "UPDATE hook_events SET done_at = ?, retry_at = NULL, outcome = CASE "
+            "WHEN object_id IN (SELECT value FROM json_each(?)) THEN 'dropped' "
+            "WHEN object_id IN (SELECT value FROM json_each(?)) THEN 'quarantined' "
+            "ELSE ? END WHERE seq IN (SELECT value FROM json_each(?)) "
+            "AND object_id NOT IN (SELECT value FROM json_each(?)) RETURNING outcome",
+            now,
+            json.dumps(sorted(missing)),
+            json.dumps(list(given_up)),
+            kind,
+            batch.seq_array,
+            json.dumps(waiting),
+        )
+        return [str(r["outcome"]) for r in rows]
+
+    def _keep_dropped(self, batch: Batch, given_up: dict[int, str], now: float) -> None:
+        """Record why each of the batch's dropped and quarantined events went unapplied."""
+        self.sql.exec(
+            "INSERT INTO hook_dropped (event_key, stream, object_id, reason, dropped_at) "
+            "SELECT event_key, stream, object_id, CASE outcome WHEN 'dropped' THEN "
+            "'not_in_keap' ELSE 'refused: ' || (SELECT value FROM json_each(?) "
+            "WHERE key = CAST(object_id AS TEXT)) END, ? FROM hook_events "
+            "WHERE seq IN (SELECT value FROM json_each(?)) AND outcome IN "
+            "('dropped', 'quarantined')",
+            json.dumps({str(k): v for k, v in given_up.items()}),
+            now,
+            batch.seq_array,
+        )
+
+    def _answered(self, batch: Batch, refused: dict[int, str], now: float) -> None:
+        """The batch was answered: whatever failed before is over; refused ids, if any,
+        are the last error."""
+        self.sql.exec(
+            "UPDATE hook_queue_state SET failures = 0, retry_at = NULL, "
+            "last_drain_at = ? WHERE id = 1",
+            now,
+        )
+        if refused:
+            reason = next(iter(refused.values()))[:120]
+            self.sql.exec(
+                "UPDATE hook_queue_state SET last_error = ?, last_error_at = ? WHERE id = 1",
+                f"{batch.stream} {batch.action}: {len(refused)} id(s) refused ({reason})",
+                now,
+            )
 
     def _failed(self, batch: Batch, exc: Exception, policy: QueuePolicy) -> None:
         # The type and the safe part only: driver messages can carry connection strings.
@@ -431,7 +448,7 @@ class EventQueue:
         self.sql.exec(
             "UPDATE hook_events SET attempts = attempts + 1 "
             "WHERE seq IN (SELECT value FROM json_each(?))",
-            self._seq_list(batch.seqs),
+            batch.seq_array,
         )
         self._back_off(error, policy)
 
@@ -462,3 +479,14 @@ class EventQueue:
             "DELETE FROM hook_dropped WHERE id <= (SELECT MAX(id) FROM hook_dropped) - ?",
             DROPPED_KEPT,
         )
+
+
+def _log_outcome(
+    batch: Batch, missing: set[int], waiting: list[int], given_up: dict[int, str]
+) -> None:
+    if missing:
+        log.info("dropped %d %s ids Keap no longer has", len(missing), batch.stream)
+    if waiting:
+        log.warning("hook queue: %d %s ids refused, retried later", len(waiting), batch.stream)
+    if given_up:
+        log.warning("hook queue: quarantined %d %s ids: %s", len(given_up), batch.stream, given_up)
