@@ -108,8 +108,9 @@ class Applier(Protocol):
 
 
 class EventQueue:
-    def __init__(self, sql: SqlStorage) -> None:
+    def __init__(self, sql: SqlStorage, clock: Callable[[], float] = time.time) -> None:
         self.sql = sql
+        self.clock = clock  # epoch seconds; tests move it instead of sleeping
 
     # --- policy and state ---------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
@@ -158,7 +159,7 @@ class EventQueue:
                 "json_extract(value, '$.action'), json_extract(value, '$.id'), "
                 "json_extract(value, '$.ts'), ? "
                 "FROM json_each(?) WHERE true ON CONFLICT(dedup_key) DO NOTHING RETURNING seq",
-                time.time(),
+                self.clock(),
                 json.dumps(parsed),
             )
             self._count(received=len(rows), duplicates=len(parsed) - len(rows))
@@ -184,11 +185,11 @@ class EventQueue:
         state = self._state()
         waiting = self.sql.exec(
             "SELECT COUNT(*) AS n FROM hook_events WHERE done_at IS NULL AND retry_at > ?",
-            time.time(),
+            self.clock(),
         )
         return {
             "depth": self.depth(),
-            "oldest_age_s": None if oldest is None else round(time.time() - oldest, 3),
+            "oldest_age_s": None if oldest is None else round(self.clock() - oldest, 3),
             "failures": state["failures"],
             "retry_at": from_epoch(state["retry_at"]),
             "refused_waiting": int(waiting[0]["n"]),  # refused ids waiting for another try
@@ -235,14 +236,14 @@ class EventQueue:
         if rows[0]["due"] is None:
             return None
         retry_at = self._state()["retry_at"]
-        return max(time.time(), retry_at or 0.0, float(rows[0]["due"]))
+        return max(self.clock(), retry_at or 0.0, float(rows[0]["due"]))
 
     # --- draining -----------------------------------------------------------------------
     def next_batch(self, size: int, limit: Callable[[str, str], int]) -> Batch | None:
         """The oldest ready event's stream and action, with up to `size` distinct ids
         (fewer if `limit(stream, action)` says so). Refused events waiting for their own
         retry time are not ready."""
-        now = time.time()
+        now = self.clock()
         head = self.sql.exec(
             "SELECT stream, action FROM hook_events WHERE done_at IS NULL "
             "AND (retry_at IS NULL OR retry_at <= ?) ORDER BY seq LIMIT 1",
@@ -281,7 +282,7 @@ class EventQueue:
         """
         policy = self.policy
         state = self._state()
-        if state["retry_at"] is not None and state["retry_at"] > time.time():
+        if state["retry_at"] is not None and state["retry_at"] > self.clock():
             return 0
         started = time.monotonic()
         done = 0
@@ -347,7 +348,7 @@ class EventQueue:
     ) -> int:
         """Mark the batch's events done, except refused ones with tries left (they wait
         on their own backoff). The number of events done."""
-        now = time.time()
+        now = self.clock()
         missing = set(outcome.missing)
         refused = {i: why for i, why in outcome.refused.items() if i not in missing}
         given_up = await self._given_up(apply, batch, refused, policy)
@@ -456,7 +457,7 @@ class EventQueue:
         state = self._state()
         failures = int(state["failures"]) + 1
         delay = policy.backoff(failures)
-        now = time.time()
+        now = self.clock()
         self.sql.exec(
             "UPDATE hook_queue_state SET failures = ?, retry_at = ?, last_error = ?, "
             "last_error_at = ? WHERE id = 1",
@@ -472,7 +473,7 @@ class EventQueue:
         self.sql.exec(
             "DELETE FROM hook_events WHERE seq IN (SELECT seq FROM hook_events "
             "WHERE done_at IS NOT NULL AND done_at < ? ORDER BY done_at LIMIT ?)",
-            time.time() - policy.dedup_retention_s,
+            self.clock() - policy.dedup_retention_s,
             PRUNE_ROWS,
         )
         self.sql.exec(

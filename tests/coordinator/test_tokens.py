@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 
 import httpx
 import pytest
@@ -18,6 +17,7 @@ from shared.coordinator.durable import CoordinatorObject
 from shared.platform.wire import CoordinatorError
 from tests.conftest import admin_headers
 from tests.coordinator.conftest import coordinator_client, object_sql
+from tests.timing import wait_for
 
 
 async def _connect(rt: LocalRuntime) -> None:
@@ -70,10 +70,7 @@ async def test_the_alarm_refreshes_before_the_access_token_expires(runtime: Loca
     )
     runtime.clock.advance(6)
     await coordinator_client(runtime).ping()  # any call re-arms the alarm
-    deadline = time.time() + 15
-    while runtime.sandbox.grant_counts["refresh_token"] == 0 and time.time() < deadline:
-        await asyncio.sleep(0.1)
-    assert runtime.sandbox.grant_counts["refresh_token"] >= 1
+    await wait_for(lambda: runtime.sandbox.grant_counts["refresh_token"] > 0, 15, "a refresh")
     assert runtime.sandbox.grant_counts["invalid_grant"] == 0
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncpg
 
 from local.runtime import LocalRuntime
-from tests.webhooks.conftest import coordinator, drained, rows, wait_for
+from tests.timing import wait_for
+from tests.webhooks.conftest import coordinator, drained, rows
 
 
 async def test_an_add_an_edit_and_a_delete_reach_postgres(live: LocalRuntime) -> None:

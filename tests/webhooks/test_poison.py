@@ -9,7 +9,8 @@ import asyncpg
 
 from local.runtime import LocalRuntime
 from shared.store.store import Store
-from tests.webhooks.conftest import coordinator, drained, rows, wait_for
+from tests.timing import wait_for
+from tests.webhooks.conftest import coordinator, drained, rows
 
 
 async def test_a_record_postgres_refuses_waits_alone_then_goes_to_quarantine(
