@@ -56,7 +56,7 @@ class StreamSpec:
         return self.ids_max if self.ids_filter else PER_ID_BATCH
 
     # --- the requests of each kind of read ---------------------------------------------
-    def list_params(self) -> Params:
+    def _list_params(self) -> Params:
         """Parameters every full-record list request carries."""
         params: Params = {"page_size": self.page_size}
         if self.fields:
@@ -73,7 +73,7 @@ class StreamSpec:
         if self.mode == "id_asc" and after_id is not None and self.id_compare:
             conditions.append(f"{self.id_compare}>{after_id}")
         direction = "desc" if self.mode == "desc" else "asc"
-        params: Params = {**self.list_params(), "order_by": f"{self.order_by} {direction}"}
+        params: Params = {**self._list_params(), "order_by": f"{self.order_by} {direction}"}
         if conditions:
             params["filter"] = ";".join(conditions)
         return params
@@ -92,13 +92,13 @@ class StreamSpec:
 
     def whole_set_params(self) -> Params:
         """Every record, for reconciling objects Keap cannot list in id order."""
-        return {**self.list_params(), "order_by": f"{self.order_by} asc"}
+        return {**self._list_params(), "order_by": f"{self.order_by} asc"}
 
     def ids_params(self, ids: Sequence[int]) -> Params:
         """The records of `ids` in one listing (objects with an `ids_filter`)."""
         if self.ids_filter is None:
             raise ValueError(f"{self.name} has no ids filter: read its records one by one")
-        return {**self.list_params(), "filter": f"{self.ids_filter}=={','.join(map(str, ids))}"}
+        return {**self._list_params(), "filter": f"{self.ids_filter}=={','.join(map(str, ids))}"}
 
     def get_request(self, record_id: int) -> tuple[str, Params | None]:
         """The per-id GET of one record (objects with a `get_path`): path and parameters."""
