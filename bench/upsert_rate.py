@@ -49,7 +49,7 @@ async def fetch_pages(contacts: int) -> list[str]:
     async with serve_sandbox(config) as keap:
         headers = {"X-Keap-API-Key": config.api_keys[0]}
         async with httpx.AsyncClient(base_url=keap.api_base, headers=headers, timeout=120) as c:
-            params = {**spec.list_params(), "order_by": "update_time asc"}
+            params = spec.pass_params()  # a first full pass's request
             token = None
             while True:
                 query = {**params, **({"page_token": token} if token else {})}

@@ -7,9 +7,10 @@ the hook subscriptions. No scripts, no external assets; every value is escaped.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from html import escape
 from typing import Any
+
+from shared import timefmt
 
 _STYLE = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:72rem;
@@ -205,7 +206,7 @@ def _runs(runs: list[dict[str, Any]]) -> str:
 def render_status_page(
     status: dict[str, Any], queue: dict[str, Any] | None, hooks: list[dict[str, Any]] | None
 ) -> str:
-    generated = status.get("generated_at") or datetime.now(UTC).isoformat()
+    generated = status.get("generated_at") or timefmt.keap(timefmt.now())
     lease = status.get("lease")
     running = (
         f'<span class="badge warn">sync running</span> run {_text(lease.get("run_id"))}'

@@ -379,6 +379,11 @@ class HookManager:
     def busy(self) -> bool:
         return bool(self._tasks)
 
+    @property
+    def batching(self) -> bool:
+        """Whether changes are waiting for their delivery to go out."""
+        return bool(self._pending)
+
     async def wait_idle(self, limit_s: float = 30.0) -> bool:
         """Wait until no batch is pending and no delivery is in flight (True), or give up
         after `limit_s` seconds (False)."""

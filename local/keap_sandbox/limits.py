@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .config import SandboxConfig
@@ -59,8 +60,9 @@ class Verdict:
 class Limits:
     """Counters per caller identity (OAuth client id or API key) and for the tenant."""
 
-    def __init__(self, config: SandboxConfig) -> None:
+    def __init__(self, config: SandboxConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
+        self.clock = clock  # seconds; tests move it instead of waiting for windows to pass
         self.reset()
 
     def reset(self) -> None:
@@ -72,10 +74,10 @@ class Limits:
         self._tenant_quota = Window(DAY)
         self.rejected = {"spike": 0, "throttle": 0, "quota": 0, "tenant": 0}
 
-    def check(self, identity: str, is_key: bool, now: float | None = None) -> Verdict:
+    def check(self, identity: str, is_key: bool) -> Verdict:
         """Count one request for `identity` unless a limit refuses it."""
         cfg = self.config
-        now = time.monotonic() if now is None else now
+        now = self.clock()
         per_minute = cfg.key_throttle_per_minute if is_key else cfg.throttle_per_minute
         per_day = cfg.key_quota_per_day if is_key else cfg.quota_per_day
         per_second = cfg.key_spike_per_second if is_key else cfg.spike_per_second

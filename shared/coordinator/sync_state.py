@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from shared.coordinator.tokens import iso
 from shared.platform.interfaces import SqlStorage
 from shared.platform.wire import CoordinatorError
 from shared.rpc.dispatch import handles
@@ -30,6 +29,7 @@ from shared.rpc.methods import (
     RunStart,
     StreamRef,
 )
+from shared.timefmt import from_epoch as iso
 
 RUN_HISTORY_KEPT = 200
 

@@ -24,6 +24,7 @@ from shared.platform.interfaces import HttpTransport, SqlStorage
 from shared.platform.wire import CoordinatorError
 from shared.rpc.dispatch import handles
 from shared.rpc.methods import GET_ACCESS, REPORT_UNAUTHORIZED, Rejected
+from shared.timefmt import from_epoch
 
 log = logging.getLogger("keap_sync.tokens")
 
@@ -215,15 +216,9 @@ class TokenKeeper:
             "api_key": api_key,
             "tenant": row["tenant"],
             "reason": row["reason"],
-            "connected_at": iso(row["connected_at"]),
-            "refreshed_at": iso(row["refreshed_at"]),
-            "access_expires_at": iso(row["access_expires_at"]),
-            "refresh_expires_at": iso(row["refresh_expires_at"]),
-            "refresh_in_flight_since": iso(row["refresh_started_at"]),
+            "connected_at": from_epoch(row["connected_at"]),
+            "refreshed_at": from_epoch(row["refreshed_at"]),
+            "access_expires_at": from_epoch(row["access_expires_at"]),
+            "refresh_expires_at": from_epoch(row["refresh_expires_at"]),
+            "refresh_in_flight_since": from_epoch(row["refresh_started_at"]),
         }
-
-
-def iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

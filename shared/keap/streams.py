@@ -21,6 +21,7 @@ Mode = Literal["asc", "id_asc", "desc"]
 Params = dict[str, str | int | list[str]]
 
 PAGE_SIZE = 1000  # Keap's maximum
+PER_ID_BATCH = 25  # ids per batch of an object read with one GET per id
 
 
 @dataclass(frozen=True)
@@ -43,30 +44,73 @@ class StreamSpec:
     get_fields: tuple[str, ...] = ()  # `fields=` of the per-id GET (its own documented set)
     fields_repeated: bool = False  # `fields=a&fields=b` (the spec's explode: true)
     id_fields: tuple[str, ...] | None = None  # `fields=` for an id-only listing
-    hook_object: str = ""  # `object_type` of Keap's REST hook events
+    # The nouns of Keap's REST hook event keys (`object_type`) for this object's records.
+    hook_objects: tuple[str, ...] = ()
     id_field: str = "id"
     page_size: int = PAGE_SIZE
 
-    def list_params(self) -> Params:
+    @property
+    def batch_size(self) -> int:
+        """Ids per batch when ids become records: one listing by `ids_filter`, or where the
+        object has none, a GET each."""
+        return self.ids_max if self.ids_filter else PER_ID_BATCH
+
+    # --- the requests of each kind of read ---------------------------------------------
+    def _list_params(self) -> Params:
         """Parameters every full-record list request carries."""
         params: Params = {"page_size": self.page_size}
         if self.fields:
             params["fields"] = self.fields_value(self.fields)
         return params
 
-    def get_params(self) -> Params | None:
-        """Parameters of the per-id GET."""
-        return {"fields": self.fields_value(self.get_fields)} if self.get_fields else None
+    def pass_params(self, since: str | None = None, after_id: int | None = None) -> Params:
+        """A pass's read from its position (see `shared.sync.state`): records updated since
+        `since` (asc, id_asc), after the id `after_id` (id_asc), or for desc, the newest
+        first (its position is a page token)."""
+        conditions: list[str] = []
+        if self.mode != "desc" and since and self.since_filter:
+            conditions.append(f"{self.since_filter}=={since}")
+        if self.mode == "id_asc" and after_id is not None and self.id_compare:
+            conditions.append(f"{self.id_compare}>{after_id}")
+        direction = "desc" if self.mode == "desc" else "asc"
+        params: Params = {**self._list_params(), "order_by": f"{self.order_by} {direction}"}
+        if conditions:
+            params["filter"] = ";".join(conditions)
+        return params
+
+    def id_window_params(self, after: int) -> Params:
+        """The ids (and `id_fields`) after the id `after`, in id order: reconciliation's
+        windows, for objects with `id_order` and `id_compare`."""
+        params: Params = {
+            "page_size": self.page_size,
+            "order_by": f"{self.id_order} asc",
+            "filter": f"{self.id_compare}>{after}",
+        }
+        if self.id_fields:
+            params["fields"] = self.fields_value(self.id_fields)
+        return params
+
+    def whole_set_params(self) -> Params:
+        """Every record, for reconciling objects Keap cannot list in id order."""
+        return {**self._list_params(), "order_by": f"{self.order_by} asc"}
+
+    def ids_params(self, ids: Sequence[int]) -> Params:
+        """The records of `ids` in one listing (objects with an `ids_filter`)."""
+        if self.ids_filter is None:
+            raise ValueError(f"{self.name} has no ids filter: read its records one by one")
+        return {**self._list_params(), "filter": f"{self.ids_filter}=={','.join(map(str, ids))}"}
+
+    def get_request(self, record_id: int) -> tuple[str, Params | None]:
+        """The per-id GET of one record (objects with a `get_path`): path and parameters."""
+        if self.get_path is None:
+            raise ValueError(f"{self.name} has no per-id GET")
+        params = {"fields": self.fields_value(self.get_fields)} if self.get_fields else None
+        return self.get_path.format(id=record_id), params
 
     def fields_value(self, names: Sequence[str]) -> str | list[str]:
         """`fields` as the spec spells it for this object: one comma-separated value, or
         one parameter per name."""
         return list(names) if self.fields_repeated else ",".join(names)
-
-    def filter_by_ids(self, ids: list[int]) -> str | None:
-        if self.ids_filter is None:
-            return None
-        return f"{self.ids_filter}=={','.join(str(i) for i in ids)}"
 
 
 # Every Contact property the list endpoint's `fields` accepts (contacts return only these).
@@ -150,7 +194,7 @@ STREAMS: dict[str, StreamSpec] = {
             order_by="update_time",
             since_filter="since_update_time",
             ids_filter="tag_ids",
-            hook_object="contactGroup",
+            hook_objects=("contactGroup",),
         ),
         StreamSpec(
             name="products",
@@ -164,7 +208,7 @@ STREAMS: dict[str, StreamSpec] = {
             get_path="/v2/products/{id}",
             # "This field is omitted in List responses" (ProductInventory_Detail).
             detail_fields=("inventory.inventory_count",),
-            hook_object="product",
+            hook_objects=("product",),
         ),
         StreamSpec(
             name="companies",
@@ -179,7 +223,7 @@ STREAMS: dict[str, StreamSpec] = {
             get_path="/v2/companies/{id}",
             fields=COMPANY_FIELDS,
             get_fields=COMPANY_GET_FIELDS,
-            hook_object="company",
+            hook_objects=("company",),
         ),
         StreamSpec(
             name="contacts",
@@ -196,7 +240,7 @@ STREAMS: dict[str, StreamSpec] = {
             # Tag applications do not move a contact's update time: reconciliation
             # lists them along with the ids.
             id_fields=("id", "tag_ids"),
-            hook_object="contact",
+            hook_objects=("contact",),
         ),
         StreamSpec(
             name="opportunities",
@@ -209,7 +253,7 @@ STREAMS: dict[str, StreamSpec] = {
             ids_filter="ids",
             fields=("custom_fields", "created_by", "last_updated_by", "status_id"),
             fields_repeated=True,
-            hook_object="opportunity",
+            hook_objects=("opportunity",),
         ),
         StreamSpec(
             name="orders",
@@ -222,7 +266,7 @@ STREAMS: dict[str, StreamSpec] = {
             id_compare="id",
             id_order="id",
             ids_filter="ids",
-            hook_object="order",
+            hook_objects=("order", "invoice"),  # invoice events concern the order
         ),
         StreamSpec(
             name="subscriptions",
@@ -234,7 +278,7 @@ STREAMS: dict[str, StreamSpec] = {
             id_compare="id",
             id_order="id",
             ids_filter="ids",
-            hook_object="subscription",
+            hook_objects=("subscription",),
         ),
         StreamSpec(
             name="tasks",
@@ -248,7 +292,7 @@ STREAMS: dict[str, StreamSpec] = {
             id_order="id",
             ids_filter="task_ids",
             fields=("custom_fields",),
-            hook_object="task",
+            hook_objects=("task",),
         ),
         StreamSpec(
             name="notes",
@@ -262,13 +306,16 @@ STREAMS: dict[str, StreamSpec] = {
             id_order="id",
             ids_filter="ids",
             fields=("custom_fields",),
-            hook_object="note",
+            hook_objects=("note",),
         ),
     )
 }
 
 STREAM_NAMES: tuple[str, ...] = tuple(STREAMS)
-STREAMS_BY_HOOK_OBJECT: dict[str, StreamSpec] = {s.hook_object: s for s in STREAMS.values()}
+# The noun of a hook event key (`contact` in `contact.edit`) -> the stream it changes.
+STREAMS_BY_HOOK_OBJECT: dict[str, StreamSpec] = {
+    noun: s for s in STREAMS.values() for noun in s.hook_objects
+}
 
 
 def get_stream(name: str) -> StreamSpec:

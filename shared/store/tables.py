@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from shared.keap.streams import STREAMS
+
 
 def txt(path: str, src: str = "r") -> str:
     """Text at a JSON path, e.g. txt("company.id") -> r #>> '{company,id}'."""
@@ -71,7 +73,6 @@ class Table:
     stream: str
     columns: tuple[tuple[str, str], ...]  # typed columns: (name, SQL over r and lets)
     created: str  # SQL over r: Keap's create time
-    updated_field: str  # the record's update time (the staleness guard)
     lets: tuple[tuple[str, str], ...] = ()  # sub-expressions computed once per record
     children: tuple[Child, ...] = field(default_factory=tuple)
     # Fields Keap changes without moving the update time (tag applications), which
@@ -94,6 +95,11 @@ class Table:
         """(table, column) rows deleted along with a record marked deleted: its children
         and the rows that refer to it."""
         return (*((c.table, c.parent_column) for c in self.children), *self.cascade)
+
+    @property
+    def updated_field(self) -> str:
+        """The record's update time (the staleness guard): its stream's cursor field."""
+        return STREAMS[self.stream].cursor_field
 
     @property
     def updated(self) -> str:
@@ -154,7 +160,6 @@ TABLES: dict[str, Table] = {
                 ("time_zone", txt("time_zone")),
             ),
             created=ts("create_time"),
-            updated_field="update_time",
             refresh_fields=("tag_ids",),
             children=(
                 Child(
@@ -178,7 +183,6 @@ TABLES: dict[str, Table] = {
                 *_address("(r -> 'address')"),
             ),
             created=ts("create_time"),
-            updated_field="update_time",
         ),
         Table(
             stream="opportunities",
@@ -195,7 +199,6 @@ TABLES: dict[str, Table] = {
                 ("next_action_at", ts("next_action_time")),
             ),
             created=ts("created_time"),
-            updated_field="last_updated_time",
         ),
         Table(
             stream="orders",
@@ -213,7 +216,6 @@ TABLES: dict[str, Table] = {
                 ("order_time", ts("order_time")),
             ),
             created=ts("creation_time"),
-            updated_field="modification_time",
             children=(
                 Child(
                     table="keap.order_items",
@@ -248,7 +250,6 @@ TABLES: dict[str, Table] = {
                 ("completed_at", ts("completion_time")),
             ),
             created=ts("create_time"),
-            updated_field="modification_time",
         ),
         Table(
             stream="products",
@@ -262,7 +263,6 @@ TABLES: dict[str, Table] = {
                 ("taxable", boolean("taxable")),
             ),
             created=ts("create_time"),
-            updated_field="update_time",
             details=(("inventory_count", big("inventory.inventory_count")),),
         ),
         Table(
@@ -273,7 +273,6 @@ TABLES: dict[str, Table] = {
                 ("category_id", big("category.id")),
             ),
             created=ts("create_time"),
-            updated_field="update_time",
             cascade=(("keap.contact_tags", "tag_id"),),
         ),
         Table(
@@ -285,7 +284,6 @@ TABLES: dict[str, Table] = {
                 ("assigned_to_user_id", big("assigned_to_user.id")),
             ),
             created=ts("create_time"),
-            updated_field="update_time",
         ),
         Table(
             stream="subscriptions",
@@ -303,7 +301,6 @@ TABLES: dict[str, Table] = {
                 ("end_date", day("end_date")),
             ),
             created="NULL::timestamptz",
-            updated_field="modification_time",
         ),
     )
 }

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from shared.keap.client import KeapClient
 from shared.keap.errors import KeapNotFound
@@ -55,20 +54,17 @@ async def _fetch_batch(
     """Fetch and write one batch: one listing by ids, or a GET per id where Keap has no
     ids filter. Returns the ids Keap has."""
     if spec.ids_filter:
-        params: dict[str, Any] = {**spec.list_params(), "filter": spec.filter_by_ids(batch)}
-        pager = Paginator(keap, spec, params)
+        pager = Paginator(keap, spec, spec.ids_params(batch))
         found: set[int] = set()
         while (page := await pager.next_page()) is not None:
             found.update(page.ids)
             if page.count:
                 result.add(await write_page(store, spec, page, quarantine))
         return found
-    assert spec.get_path is not None
-    params = spec.get_params()
     records: list[str] = []
     for record_id in batch:
         try:
-            response = await keap.get(spec.get_path.format(id=record_id), params)
+            response = await keap.get(*spec.get_request(record_id))
         except KeapNotFound:
             continue
         records.append(response.text)
@@ -96,8 +92,7 @@ async def apply_ids(
     wanted = sorted({int(i) for i in ids})
     result = ApplyResult(stream=spec.name, requested=len(wanted))
     before = keap.requests
-    size = spec.ids_max if spec.ids_filter else 25
-    for batch in _batches(wanted, size):
+    for batch in _batches(wanted, spec.batch_size):
         found = await _fetch_batch(keap, spec, store, batch, result, quarantine)
         missing = [i for i in batch if i not in found]
         result.found += len(found)

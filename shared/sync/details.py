@@ -98,41 +98,63 @@ async def read_details(
     leaves, if given); count them in the stream's `details_read`."""
     if not spec.detail_fields or spec.get_path is None:
         return
-    path = spec.get_path
-    result = run.result.streams[spec.name]
     ids = await store.pending_details(spec.name, run.budget.subrequests // BUDGET_SHARE)
-    todo: Iterator[int] = iter(ids)
-    texts: list[str] = []
-    gone: list[int] = []
+    await DetailReads(run, keap, store, spec, gaps).read(iter(ids))
 
-    async def flush() -> None:
-        if texts:
-            batch = f"[{','.join(texts)}]"
-            texts.clear()
-            result.details_read += await store.write_details(spec.name, batch)
-            await run.keep_lease()
 
-    async def reader() -> None:
-        for record_id in todo:  # shared by the readers: each id is read once
-            if gaps is not None and not await gaps.take():
+class DetailReads:
+    """One stream's per-record reads: CONCURRENCY readers share the ids (each is read
+    once), and the records are written WRITE_EVERY to a statement."""
+
+    def __init__(
+        self, run: Run, keap: KeapClient, store: Store, spec: StreamSpec, gaps: Gaps | None
+    ) -> None:
+        self.run = run
+        self.keap = keap
+        self.store = store
+        self.spec = spec
+        self.gaps = gaps
+        self.result = run.result.streams[spec.name]
+        self.texts: list[str] = []  # records read, not yet written
+        self.gone: list[int] = []  # ids Keap no longer has
+
+    async def read(self, ids: Iterator[int]) -> None:
+        """Read `ids` until done, out of room or out of budget; write what was read."""
+        readers = [asyncio.ensure_future(self._reader(ids)) for _ in range(CONCURRENCY)]
+        try:
+            await asyncio.gather(*readers)  # the first failure, as it was raised
+        finally:
+            for task in readers:
+                task.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+        await self._flush()
+        self.result.deleted += len(await self.store.mark_deleted(self.spec.name, self.gone))
+
+    async def _reader(self, ids: Iterator[int]) -> None:
+        for record_id in ids:
+            if not await self._may_read():
                 return  # the rest waits for the next run
-            if run.budget.stop_reason(cost=1) is not None:
-                return
-            try:
-                response = await keap.get(path.format(id=record_id))
-            except KeapNotFound:
-                gone.append(record_id)
-                continue
-            texts.append(response.text)
-            if len(texts) >= WRITE_EVERY:
-                await flush()
+            await self._read(record_id)
 
-    readers = [asyncio.ensure_future(reader()) for _ in range(CONCURRENCY)]
-    try:
-        await asyncio.gather(*readers)  # the first failure, as it was raised
-    finally:
-        for task in readers:
-            task.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
-    await flush()
-    result.deleted += len(await store.mark_deleted(spec.name, gone))
+    async def _may_read(self) -> bool:
+        """Wait for room for one more request; False once there will be none this run."""
+        if self.gaps is not None and not await self.gaps.take():
+            return False
+        return self.run.budget.stop_reason(cost=1) is None
+
+    async def _read(self, record_id: int) -> None:
+        try:
+            response = await self.keap.get(*self.spec.get_request(record_id))
+        except KeapNotFound:
+            self.gone.append(record_id)
+            return
+        self.texts.append(response.text)
+        if len(self.texts) >= WRITE_EVERY:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if self.texts:
+            batch = f"[{','.join(self.texts)}]"
+            self.texts.clear()
+            self.result.details_read += await self.store.write_details(self.spec.name, batch)
+            await self.run.keep_lease()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -49,58 +49,22 @@ async def sync_streams(
         for name in names:
             await run.reset(name)
     states = await run.stream_states()
-    # Streams whose pass ended longest ago (or never) go first, so a small budget that
-    # cannot cover every stream in one run still reaches each of them in turn.
-    names = sorted(names, key=lambda n: (states.get(n) or {}).get("completed_at") or "")
-    syncers = []
-    for name in names:
-        spec = get_stream(name)
-        if page_size is not None:
-            spec = replace(spec, page_size=page_size)
-        syncers.append(StreamSync(run, keap, store, spec, states.get(name), overlap_s))
-    firsts: dict[int, PageFuture] = {}
+    syncers = [
+        StreamSync(run, keap, store, _spec(name, page_size), states.get(name), overlap_s)
+        for name in _oldest_first(names, states)
+    ]
+    await StreamsInTurn(run, keap, store, syncers).sync()
 
-    def prefetch(index: int) -> Callable[[], bool]:
-        def start() -> bool:
-            if index >= len(syncers) or run.budget.stop_reason() is not None:
-                return False
-            firsts[index] = asyncio.ensure_future(syncers[index].first_page())
-            return True
 
-        return start
+def _oldest_first(names: list[str], states: dict[str, dict[str, Any]]) -> list[str]:
+    """Streams whose pass ended longest ago (or never) first, so a small budget that
+    cannot cover every stream in one run still reaches each of them in turn."""
+    return sorted(names, key=lambda n: (states.get(n) or {}).get("completed_at") or "")
 
-    # Per-record reads (see `details`) go on beside the next streams' pages, in the
-    # room those leave.
-    details: list[asyncio.Future[None]] = []
-    gaps = Gaps(lambda: keap.pacer.interval_s)
-    for syncer in syncers:
-        syncer.on_fetch = gaps.page_requested
 
-    async def read_details_of(syncer: StreamSync) -> None:
-        name = syncer.spec.name
-        async with stream_errors(run, name, name, lambda: syncer.stored):
-            await read_details(run, keap, store, syncer.spec, gaps)
-
-    try:
-        for index, syncer in enumerate(syncers):
-            first = firsts.pop(index, None)
-            if first is None:
-                reason = run.budget.stop_reason()
-                if reason is not None:
-                    run.result.stop_reason = reason
-                    break
-            name = syncer.spec.name
-            async with stream_errors(run, name, name, lambda s=syncer: s.stored):
-                await syncer.run(first, prefetch(index + 1))
-                if syncer.spec.detail_fields:
-                    details.append(asyncio.ensure_future(read_details_of(syncer)))
-        gaps.pages_done()
-        for reading in details:
-            await reading
-    finally:
-        gaps.pages_done()
-        for pending in [*firsts.values(), *details]:
-            await _cancel(pending)
+def _spec(name: str, page_size: int | None) -> StreamSpec:
+    spec = get_stream(name)
+    return spec if page_size is None else replace(spec, page_size=page_size)
 
 
 async def _cancel(task: asyncio.Future[Any] | None) -> None:
@@ -111,7 +75,67 @@ async def _cancel(task: asyncio.Future[Any] | None) -> None:
         await task
 
 
+class StreamsInTurn:
+    """Streams synced one after another, while the budget lasts.
+
+    The next stream's first page is fetched while the current stream's last page is
+    written. Per-record reads (see `details`) go on beside the next streams' pages, in
+    the room those leave, and are awaited once every page is read."""
+
+    def __init__(self, run: Run, keap: KeapClient, store: Store, syncers: list[StreamSync]) -> None:
+        self.run = run
+        self.keap = keap
+        self.store = store
+        self.syncers = syncers
+        self.gaps = Gaps(lambda: keap.pacer.interval_s)
+        self.next_first: PageFuture | None = None  # the next stream's first page, if started
+        self.details: list[asyncio.Future[None]] = []
+        for syncer in syncers:
+            syncer.on_fetch = self.gaps.page_requested
+
+    async def sync(self) -> None:
+        """Each stream's pages in turn, then the per-record reads still going."""
+        try:
+            await self._all_pages()
+            self.gaps.pages_done()
+            for reading in self.details:
+                await reading
+        finally:
+            self.gaps.pages_done()
+            for pending in [self.next_first, *self.details]:
+                await _cancel(pending)
+
+    async def _all_pages(self) -> None:
+        for index, syncer in enumerate(self.syncers):
+            first, self.next_first = self.next_first, None
+            if first is None and self.run.must_stop():
+                return
+            await self._sync_stream(syncer, first, self.syncers[index + 1 :])
+
+    async def _sync_stream(
+        self, syncer: StreamSync, first: PageFuture | None, after: Sequence[StreamSync]
+    ) -> None:
+        """One stream's pages; then its per-record reads start."""
+        name = syncer.spec.name
+        async with stream_errors(self.run, name, name, lambda: syncer.stored):
+            await syncer.sync(first, after_last=lambda: self._start_first(after))
+            if syncer.spec.detail_fields:
+                self.details.append(asyncio.ensure_future(self._read_details(syncer)))
+
+    def _start_first(self, after: Sequence[StreamSync]) -> None:
+        """Start fetching the next stream's first page, if there is one and it fits."""
+        if after and self.run.budget.stop_reason() is None:
+            self.next_first = asyncio.ensure_future(after[0].first_page())
+
+    async def _read_details(self, syncer: StreamSync) -> None:
+        name = syncer.spec.name
+        async with stream_errors(self.run, name, name, lambda: syncer.stored):
+            await read_details(self.run, self.keap, self.store, syncer.spec, self.gaps)
+
+
 class StreamSync:
+    """One stream's pass: its pages read from Keap and written to Postgres in turn."""
+
     def __init__(
         self,
         run: Run,
@@ -121,7 +145,8 @@ class StreamSync:
         stored: dict[str, Any] | None,
         overlap_s: float = DEFAULT_OVERLAP_S,
     ) -> None:
-        self.run_ = run
+        self.run = run
+        self.budget = run.budget
         self.keap = keap
         self.store = store
         self.spec = spec
@@ -129,6 +154,7 @@ class StreamSync:
         self.state = StreamState.from_json(spec, stored, overlap_s)
         self.result = run.result.streams[spec.name]
         self.pager: Paginator | None = None
+        self.ahead: PageFuture | None = None  # the next page, fetched while one is written
         # Told as each page request goes out (see `details.Gaps`).
         self.on_fetch: Callable[[], None] = lambda: None
 
@@ -162,47 +188,49 @@ class StreamSync:
         parse = self.spec.mode == "desc"
         return Paginator(self.keap, self.spec, params, token, parse=parse)
 
-    async def run(
-        self, first: PageFuture | None = None, after_last: Callable[[], bool] | None = None
+    async def sync(
+        self, first: PageFuture | None = None, after_last: Callable[[], None] = lambda: None
     ) -> None:
         """Read and write pages until the pass ends or the budget says stop.
 
         `first`: the first page, if already being fetched. `after_last`: called once the
         stream's last page is known, to start fetching whatever comes next.
         """
-        budget = self.run_.budget
         self.result.status = "partial"
-        budget.page_started()
-        fetch: PageFuture | None = first or asyncio.ensure_future(self.first_page())
+        self.budget.page_started()
+        self.ahead = first or asyncio.ensure_future(self.first_page())
         try:
-            while fetch is not None:
-                page = await fetch
-                fetch = None
-                assert self.pager is not None and page is not None
-                last = self.state.ends_with(page, self.pager.exhausted)
-                if last:
-                    if after_last is not None:
-                        after_last()
-                else:
-                    reason = budget.stop_reason()
-                    if reason is None:
-                        size = int(self.pager.params["page_size"])
-                        self.pager.set_page_size(budget.page_size_for(page.size, size))
-                        fetch = asyncio.ensure_future(self._next_page())
-                    else:
-                        self.run_.result.stop_reason = reason
-                if await self._write(page, last) and not last:
-                    last = True  # an empty page after all: what was prefetched is moot
-                    await _cancel(fetch)
-                    fetch = None
-                budget.page_done()
-                if last:
-                    self.result.status = "complete"
-                elif fetch is not None:
-                    budget.page_started()
+            while self.ahead is not None:
+                page = await self.ahead
+                self.ahead = None
+                await self._take(page, after_last)
         finally:
-            await _cancel(fetch)
+            await _cancel(self.ahead)
         self.result.cursor = self.state.cursor
+
+    async def _take(self, page: Page | None, after_last: Callable[[], None]) -> None:
+        """Write one page while the next request (this stream's or the next one's) goes."""
+        assert self.pager is not None and page is not None
+        last = self.state.ends_with(page, self.pager.exhausted)
+        if last:
+            after_last()
+        elif not self.run.must_stop():
+            self.ahead = self._read_ahead(page)
+        if await self._write(page, last):
+            # An empty page may end the pass after all: what was read ahead is moot.
+            await _cancel(self.ahead)
+            self.ahead = None
+            self.result.status = "complete"
+        self.budget.page_done()
+        if self.ahead is not None:
+            self.budget.page_started()
+
+    def _read_ahead(self, page: Page) -> PageFuture:
+        """Start fetching the page after `page`, smaller if pages grow too big."""
+        assert self.pager is not None
+        size = int(self.pager.params["page_size"])
+        self.pager.set_page_size(self.budget.page_size_for(page.size, size))
+        return asyncio.ensure_future(self._next_page())
 
     async def _write(self, page: Page, last: bool) -> bool:
         """Upsert, advance, checkpoint; returns whether the pass has ended."""
@@ -219,7 +247,7 @@ class StreamSync:
             self.state.finish()
         state = self.state.to_json()
         if page.count or state != self.stored:
-            await self.run_.checkpoint(self.spec.name, state, pages=1, records=page.count)
+            await self.run.checkpoint(self.spec.name, state, pages=1, records=page.count)
             self.stored = state
         self.result.pages += 1
         self.result.records += page.count

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from shared import timefmt
 from shared.keap.client import KeapClient
 from shared.keap.streams import StreamSpec
 from shared.store.store import PageFacts
-from shared.sync import timefmt
 
 _TOKEN_KEY = '"next_page_token"'  # noqa: S105 - a JSON key, not a secret
 _decoder = json.JSONDecoder()

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared import timefmt
 from shared.keap.client import KeapClient
 from shared.keap.streams import StreamSpec, get_stream
 from shared.store.store import Store
-from shared.sync import timefmt
 from shared.sync.apply import apply_ids
 from shared.sync.paginator import Paginator, read_page
 from shared.sync.run import Run, StreamResult, stream_errors
@@ -36,9 +36,7 @@ async def reconcile_streams(run: Run, keap: KeapClient, store: Store, names: lis
     # Least recently reconciled first, so small budgets still get round to every stream.
     names = sorted(names, key=lambda n: (states.get(state_key(n)) or {}).get("completed_at") or "")
     for name in names:
-        reason = run.budget.stop_reason()
-        if reason is not None:
-            run.result.stop_reason = reason
+        if run.must_stop():
             break
         spec = get_stream(name)
         stored = states.get(state_key(name)) or {}
@@ -78,17 +76,6 @@ async def _fetch_missing(
     result.quarantined += len(applied.refused)
 
 
-def _id_listing(spec: StreamSpec, after: int) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "page_size": spec.page_size,
-        "order_by": f"{spec.id_order} asc",
-        "filter": f"{spec.id_compare}>{after}",
-    }
-    if spec.id_fields:
-        params["fields"] = ",".join(spec.id_fields)
-    return params
-
-
 async def _by_windows(
     run: Run,
     keap: KeapClient,
@@ -103,14 +90,12 @@ async def _by_windows(
     started = stored.get("started") or timefmt.keap(timefmt.now())
     key = state_key(spec.name)
     while True:
-        reason = run.budget.stop_reason()
-        if reason is not None:
-            run.result.stop_reason = reason
+        if run.must_stop():
             return
         run.budget.page_started()
         listed_at = timefmt.now()
         # A keyset read (`id > after`), not a page token: resumable in any later run.
-        response = await keap.get(spec.path, _id_listing(spec, after))
+        response = await keap.get(spec.path, spec.id_window_params(after))
         page = read_page(spec, response.text)
         ids = sorted(page.ids)
         final = not page.next_token or not ids
@@ -139,13 +124,10 @@ async def _whole_set(
     result: StreamResult = run.result.streams[spec.name]
     result.status = "partial"
     listed_at = timefmt.now()
-    params: dict[str, Any] = {**spec.list_params(), "order_by": f"{spec.order_by} asc"}
-    pager = Paginator(keap, spec, params)
+    pager = Paginator(keap, spec, spec.whole_set_params())
     in_keap: set[int] = set()
     while not pager.exhausted:
-        reason = run.budget.stop_reason()
-        if reason is not None:
-            run.result.stop_reason = reason
+        if run.must_stop():
             return  # nothing is marked from an incomplete listing
         run.budget.page_started()
         page = await pager.next_page()

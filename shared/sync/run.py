@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from shared import timefmt
 from shared.keap.credentials import KeapAccess
 from shared.keap.errors import KeapError, KeapNotFound, KeapRequestError
 from shared.platform.wire import CoordinatorError
@@ -41,7 +42,6 @@ from shared.rpc.methods import (
     StreamRef,
 )
 from shared.store.store import StoreError
-from shared.sync import timefmt
 from shared.sync.budget import Budget
 
 log = logging.getLogger("keap_sync.run")
@@ -255,6 +255,13 @@ class Run:
             log.warning("could not release the lease of %s: %s", self.run_id, type(exc).__name__)
 
     # --- during the run ---------------------------------------------------------------
+    def must_stop(self) -> bool:
+        """Whether the budget leaves no room for another page (then the result says why)."""
+        reason = self.budget.stop_reason()
+        if reason is not None:
+            self.result.stop_reason = reason
+        return reason is not None
+
     async def stream_states(self) -> dict[str, dict[str, Any]]:
         self.budget.spend()
         return await self.coordinator.call(GET_STREAM_STATES)

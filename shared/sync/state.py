@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.keap.streams import StreamSpec
-from shared.sync import timefmt
+from shared import timefmt
+from shared.keap.streams import Params, StreamSpec
 from shared.sync.paginator import Page
 
 DEFAULT_OVERLAP_S = 300.0  # re-read this much before the cursor: late commits, clock skew
@@ -93,28 +93,12 @@ class StreamState:
             started = (now or timefmt.now()) - timedelta(seconds=self.overlap_s)
             self.started = timefmt.keap(started)
 
-    def request(self) -> tuple[dict[str, Any], str | None]:
+    def request(self) -> tuple[Params, str | None]:
         """Parameters and page token of the first request of this run."""
-        spec = self.spec
-        params: dict[str, Any] = spec.list_params()
-        conditions: list[str] = []
-        if spec.mode == "asc":
-            since = self.hwm or self.since
-            if since and spec.since_filter:
-                conditions.append(f"{spec.since_filter}=={since}")
-            params["order_by"] = f"{spec.order_by} asc"
-        elif spec.mode == "id_asc":
-            if self.since and spec.since_filter:
-                conditions.append(f"{spec.since_filter}=={self.since}")
-            if self.after_id is not None and spec.id_compare:
-                conditions.append(f"{spec.id_compare}>{self.after_id}")
-            params["order_by"] = f"{spec.order_by} asc"
-        else:
-            params["order_by"] = f"{spec.order_by} desc"
-        if conditions:
-            params["filter"] = ";".join(conditions)
-        token = self.page_token if spec.mode == "desc" else None
-        return params, token
+        if self.spec.mode == "desc":
+            return self.spec.pass_params(), self.page_token
+        since = (self.hwm or self.since) if self.spec.mode == "asc" else self.since
+        return self.spec.pass_params(since=since, after_id=self.after_id), None
 
     def stop_before(self) -> datetime | None:
         """desc: records older than this were synced by an earlier pass."""
@@ -144,7 +128,7 @@ class StreamState:
     def finish(self) -> None:
         """The pass reached its end: move the cursor and forget the position."""
         new = self.started if self.spec.mode == "id_asc" else self.hwm
-        if new and (self.cursor is None or _later(new, self.cursor)):
+        if new and timefmt.later(new, self.cursor):
             self.cursor = new
         self.in_pass = False
         self.hwm = self.since = self.started = self.page_token = None
@@ -154,8 +138,3 @@ class StreamState:
     def restart_pass(self) -> None:
         """Keap refused the stored page token: read the pass again from its start."""
         self.page_token = None
-
-
-def _later(a: str, b: str) -> bool:
-    ta, tb = timefmt.parse(a), timefmt.parse(b)
-    return ta is not None and (tb is None or ta > tb)

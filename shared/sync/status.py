@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from shared import timefmt
 from shared.keap.streams import STREAM_NAMES
 from shared.platform.env import WorkerEnv
 from shared.rpc.client import coordinator_client
@@ -26,8 +27,9 @@ def cache_key(account: str) -> str:
     return f"sync-status:{account}"
 
 
-def _iso(value: Any) -> Any:
-    return value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
+def _shown(value: Any) -> Any:
+    """A value as the status shows it: times in the one spelling, the rest as they are."""
+    return timefmt.keap(value) if isinstance(value, datetime) else value
 
 
 def _last_run_of(stream: str, runs: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -85,7 +87,7 @@ async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
         try:
             async with Store.open(env.database) as store:
                 quarantine = [
-                    {k: _iso(v) for k, v in asdict(q).items()}
+                    {k: _shown(v) for k, v in asdict(q).items()}
                     for q in await store.quarantined(QUARANTINE_SHOWN)
                 ]
                 counts = await store.counts()
@@ -104,8 +106,8 @@ async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
             "checkpointed_at": (streams.get(name) or {}).get("checkpointed_at"),
             "rows": table.get("rows"),
             "deleted_rows": table.get("deleted"),
-            "last_synced_at": _iso(table.get("last_synced_at")),
-            "newest_keap_update": _iso(table.get("newest_update")),
+            "last_synced_at": _shown(table.get("last_synced_at")),
+            "newest_keap_update": _shown(table.get("newest_update")),
             "reconciled_at": reconcile_state.get("completed_at"),
             "last_run": last,
             "refused": refused,  # Keap's standing refusal: status, message, since
@@ -116,7 +118,7 @@ async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
         }
     return {
         "account": account,
-        "generated_at": _iso(datetime.now(UTC)),
+        "generated_at": timefmt.keap(timefmt.now()),
         "connection": snapshot.connection,
         "lease": snapshot.lease,
         "database_error": database_error,

@@ -6,9 +6,9 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
+from shared import timefmt
 from shared.platform.env import WorkerEnv
 from shared.platform.interfaces import KV, Database
 from shared.rpc.client import CoordinatorClient, coordinator_client
@@ -124,7 +124,7 @@ async def run_health(checks: dict[str, Check]) -> tuple[int, dict[str, Any]]:
     healthy = all(r["status"] == "ok" for r in results)
     body = {
         "status": "healthy" if healthy else "degraded",
-        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "timestamp": timefmt.keap(timefmt.now()),
         "services": services,
     }
     return (200 if healthy else 503), body

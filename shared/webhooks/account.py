@@ -54,7 +54,7 @@ class AccountWebhooks:
     ) -> None:
         self.env = env
         self.account = account
-        self.queue = EventQueue(sql)
+        self.queue = EventQueue(sql, clock)
         self._credentials = credentials
         self._clock = clock
         # The drain's Keap client outlives one drain: its pacing tells when the alarm may

@@ -22,7 +22,6 @@ from shared.webhooks.events import DELETE
 from shared.webhooks.queue import Applied, BatchRefused
 
 DRAIN_TIMEOUT_S = 15.0
-PER_ID_BATCH = 25  # objects Keap cannot fetch by a list of ids: one GET each
 
 
 def drain_keap_client(env: WorkerEnv, credentials: Credentials) -> KeapClient:
@@ -55,11 +54,8 @@ class EventApplier:
         await self._stack.aclose()
 
     def batch_limit(self, stream: str, action: str) -> int:
-        """Ids per batch such that a batch costs one Keap request (deletes cost none)."""
-        if action == DELETE:
-            return 1000
-        spec = get_stream(stream)
-        return spec.ids_max if spec.ids_filter else PER_ID_BATCH
+        """Ids per batch: the stream's fetch batch (deletes ask nothing of Keap)."""
+        return 1000 if action == DELETE else get_stream(stream).batch_size
 
     async def _open_store(self) -> Store:
         if self._database is None:  # raised per batch, so the queue backs off

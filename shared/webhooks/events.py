@@ -9,26 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.keap.streams import STREAMS_BY_HOOK_OBJECT
+
 UPSERT = "upsert"
 DELETE = "delete"
 
-# Keap object type (the event key's noun) -> the sync engine's stream name.
-STREAMS: dict[str, str] = {
-    "contact": "contacts",
-    "company": "companies",
-    "opportunity": "opportunities",
-    "order": "orders",
-    "invoice": "orders",
-    "task": "tasks",
-    "note": "notes",
-    "product": "products",
-    "subscription": "subscriptions",
-    "contactGroup": "tags",
-}
 TAG_APPLICATIONS = ("contactGroup.applied", "contactGroup.removed")
 
 DEFAULT_EVENT_KEYS: tuple[str, ...] = (
-    *(f"{noun}.{verb}" for noun in STREAMS for verb in ("add", "edit", "delete")),
+    *(f"{noun}.{verb}" for noun in STREAMS_BY_HOOK_OBJECT for verb in ("add", "edit", "delete")),
     *TAG_APPLICATIONS,
 )
 
@@ -44,7 +33,7 @@ def route(event_key: str) -> Route | None:
     if event_key in TAG_APPLICATIONS:
         return Route("contacts", UPSERT)
     noun, _, verb = event_key.partition(".")
-    stream = STREAMS.get(noun)
-    if stream is None or not verb or "." in verb:  # e.g. invoice.payment.add
+    spec = STREAMS_BY_HOOK_OBJECT.get(noun)
+    if spec is None or not verb or "." in verb:  # e.g. invoice.payment.add
         return None
-    return Route(stream, DELETE if verb == "delete" else UPSERT)
+    return Route(spec.name, DELETE if verb == "delete" else UPSERT)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared import timefmt
 
 MAX_OBJECT_KEYS = 1000  # Keap's documented maximum per delivery
 MAX_KEAP_ID = 2**63 - 1
@@ -22,18 +23,6 @@ def keap_id(value: Any) -> int:
     if not isinstance(value, int) or not 0 < value <= MAX_KEAP_ID:
         raise ValueError("must be a Keap id (a positive integer)")
     return value
-
-
-def normalize_timestamp(value: str) -> str:
-    """ISO 8601 in, one canonical UTC spelling out (naive times are taken as UTC)."""
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        utc = parsed.astimezone(UTC)
-    except (ValueError, OverflowError):  # OverflowError: a date at the calendar's edge
-        raise ValueError("must be an ISO 8601 date-time") from None
-    return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class ObjectKey(BaseModel):
@@ -53,7 +42,8 @@ class ObjectKey(BaseModel):
     @field_validator("timestamp")
     @classmethod
     def _timestamp(cls, value: str) -> str:
-        return normalize_timestamp(value)
+        # One spelling, so that a delivery Keap repeats is recognised however it is spelt.
+        return timefmt.normalize(value)
 
 
 class HookDelivery(BaseModel):

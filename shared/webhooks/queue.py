@@ -18,15 +18,16 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.coordinator.tokens import iso
 from shared.platform.interfaces import SqlStorage
 from shared.rpc.methods import QueuedEvent
+from shared.timefmt import from_epoch
 
 log = logging.getLogger("keap_sync.queue")
 
@@ -75,6 +76,11 @@ class Batch:
     seqs: list[int]
     ids: list[int]  # distinct, in queue order
 
+    @property
+    def seq_array(self) -> str:
+        """The batch's events as one SQL parameter: `seq IN (SELECT value FROM json_each(?))`."""
+        return json.dumps(self.seqs)
+
 
 class Applier(Protocol):
     def batch_limit(self, stream: str, action: str) -> int:
@@ -92,8 +98,9 @@ class Applier(Protocol):
 
 
 class EventQueue:
-    def __init__(self, sql: SqlStorage) -> None:
+    def __init__(self, sql: SqlStorage, clock: Callable[[], float] = time.time) -> None:
         self.sql = sql
+        self.clock = clock  # epoch seconds; tests move it instead of sleeping
 
     # --- policy and state ---------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
@@ -142,7 +149,7 @@ class EventQueue:
                 "json_extract(value, '$.action'), json_extract(value, '$.id'), "
                 "json_extract(value, '$.ts'), ? "
                 "FROM json_each(?) WHERE true ON CONFLICT(dedup_key) DO NOTHING RETURNING seq",
-                time.time(),
+                self.clock(),
                 json.dumps(parsed),
             )
             self._count(received=len(rows), duplicates=len(parsed) - len(rows))
@@ -168,13 +175,13 @@ class EventQueue:
         state = self._state()
         waiting = self.sql.exec(
             "SELECT COUNT(*) AS n FROM hook_events WHERE done_at IS NULL AND retry_at > ?",
-            time.time(),
+            self.clock(),
         )
         return {
             "depth": self.depth(),
-            "oldest_age_s": None if oldest is None else round(time.time() - oldest, 3),
+            "oldest_age_s": None if oldest is None else round(self.clock() - oldest, 3),
             "failures": state["failures"],
-            "retry_at": iso(state["retry_at"]),
+            "retry_at": from_epoch(state["retry_at"]),
             "refused_waiting": int(waiting[0]["n"]),  # refused ids waiting for another try
         }
 
@@ -194,8 +201,8 @@ class EventQueue:
             **self.summary(),
             "queued": [{k: r[k] for k in ("stream", "action", "n", "attempts")} for r in by_stream],
             "last_error": state["last_error"],
-            "last_error_at": iso(state["last_error_at"]),
-            "last_drain_at": iso(state["last_drain_at"]),
+            "last_error_at": from_epoch(state["last_error_at"]),
+            "last_drain_at": from_epoch(state["last_drain_at"]),
             "totals": {
                 name: int(stats.get(name, 0))
                 for name in (
@@ -207,7 +214,7 @@ class EventQueue:
                     "quarantined",
                 )
             },
-            "recently_dropped": [{**r, "dropped_at": iso(r["dropped_at"])} for r in dropped],
+            "recently_dropped": [{**r, "dropped_at": from_epoch(r["dropped_at"])} for r in dropped],
             "policy": self.policy.model_dump(),
         }
 
@@ -219,14 +226,14 @@ class EventQueue:
         if rows[0]["due"] is None:
             return None
         retry_at = self._state()["retry_at"]
-        return max(time.time(), retry_at or 0.0, float(rows[0]["due"]))
+        return max(self.clock(), retry_at or 0.0, float(rows[0]["due"]))
 
     # --- draining -----------------------------------------------------------------------
     def next_batch(self, size: int, limit: Callable[[str, str], int]) -> Batch | None:
         """The oldest ready event's stream and action, with up to `size` distinct ids
         (fewer if `limit(stream, action)` says so). Refused events waiting for their own
         retry time are not ready."""
-        now = time.time()
+        now = self.clock()
         head = self.sql.exec(
             "SELECT stream, action FROM hook_events WHERE done_at IS NULL "
             "AND (retry_at IS NULL OR retry_at <= ?) ORDER BY seq LIMIT 1",
@@ -265,7 +272,7 @@ class EventQueue:
         """
         policy = self.policy
         state = self._state()
-        if state["retry_at"] is not None and state["retry_at"] > time.time():
+        if state["retry_at"] is not None and state["retry_at"] > self.clock():
             return 0
         started = time.monotonic()
         done = 0
@@ -302,9 +309,6 @@ class EventQueue:
         await self._apply(apply, batch, ids[:half], outcome)
         await self._apply(apply, batch, ids[half:], outcome)
 
-    def _seq_list(self, seqs: list[int]) -> str:
-        return json.dumps(seqs)
-
     async def _given_up(
         self, apply: Applier, batch: Batch, refused: dict[int, str], policy: QueuePolicy
     ) -> dict[int, str]:
@@ -314,7 +318,7 @@ class EventQueue:
         rows = self.sql.exec(
             "SELECT object_id, MAX(refusals) AS refusals FROM hook_events "
             "WHERE seq IN (SELECT value FROM json_each(?)) GROUP BY object_id",
-            self._seq_list(batch.seqs),
+            batch.seq_array,
         )
         tries = {int(r["object_id"]): int(r["refusals"]) + 1 for r in rows}
         out = {i: why for i, why in refused.items() if tries.get(i, 1) >= policy.refused_attempts}
@@ -334,9 +338,7 @@ class EventQueue:
     ) -> int:
         """Mark the batch's events done, except refused ones with tries left (they wait
         on their own backoff). The number of events done."""
-        now = time.time()
-        kind = "deleted" if batch.action == "delete" else "applied"
-        seqs = self._seq_list(batch.seqs)
+        now = self.clock()
         missing = set(outcome.missing)
         refused = {i: why for i, why in outcome.refused.items() if i not in missing}
         given_up = await self._given_up(apply, batch, refused, policy)
@@ -344,73 +346,89 @@ class EventQueue:
 
         def write() -> int:
             for object_id in waiting:
-                rows = self.sql.exec(
-                    "UPDATE hook_events SET refusals = refusals + 1 WHERE object_id = ? "
-                    "AND seq IN (SELECT value FROM json_each(?)) RETURNING refusals",
-                    object_id,
-                    seqs,
-                )
-                wait = policy.backoff(max((int(r["refusals"]) for r in rows), default=1))
-                self.sql.exec(
-                    "UPDATE hook_events SET retry_at = ? WHERE object_id = ? "
-                    "AND seq IN (SELECT value FROM json_each(?))",
-                    now + wait,
-                    object_id,
-                    seqs,
-                )
-            done = self.sql.exec(
-                "UPDATE hook_events SET done_at = ?, retry_at = NULL, outcome = CASE "
-                "WHEN object_id IN (SELECT value FROM json_each(?)) THEN 'dropped' "
-                "WHEN object_id IN (SELECT value FROM json_each(?)) THEN 'quarantined' "
-                "ELSE ? END WHERE seq IN (SELECT value FROM json_each(?)) "
-                "AND object_id NOT IN (SELECT value FROM json_each(?)) RETURNING outcome",
-                now,
-                json.dumps(sorted(missing)),
-                json.dumps(list(given_up)),
-                kind,
-                seqs,
-                json.dumps(waiting),
-            )
-            self.sql.exec(
-                "INSERT INTO hook_dropped (event_key, stream, object_id, reason, dropped_at) "
-                "SELECT event_key, stream, object_id, CASE outcome WHEN 'dropped' THEN "
-                "'not_in_keap' ELSE 'refused: ' || (SELECT value FROM json_each(?) "
-                "WHERE key = CAST(object_id AS TEXT)) END, ? FROM hook_events "
-                "WHERE seq IN (SELECT value FROM json_each(?)) AND outcome IN "
-                "('dropped', 'quarantined')",
-                json.dumps({str(k): v for k, v in given_up.items()}),
-                now,
-                seqs,
-            )
-            counts = {"dropped": 0, "quarantined": 0, kind: 0}
-            for row in done:
-                counts[row["outcome"]] += 1
-            self._count(**counts)
-            # The batch was answered: whatever failed before is over.
-            self.sql.exec(
-                "UPDATE hook_queue_state SET failures = 0, retry_at = NULL, "
-                "last_drain_at = ? WHERE id = 1",
-                now,
-            )
-            if refused:
-                reason = next(iter(refused.values()))[:120]
-                self.sql.exec(
-                    "UPDATE hook_queue_state SET last_error = ?, last_error_at = ? WHERE id = 1",
-                    f"{batch.stream} {batch.action}: {len(refused)} id(s) refused ({reason})",
-                    now,
-                )
-            return len(done)
+                self._retry_later(batch, object_id, policy, now)
+            outcomes = self._mark_done(batch, missing, given_up, waiting, now)
+            self._keep_dropped(batch, given_up, now)
+            self._count(**Counter(outcomes))
+            self._answered(batch, refused, now)
+            return len(outcomes)
 
         done = self.sql.transaction(write)
-        if missing:
-            log.info("dropped %d %s ids Keap no longer has", len(missing), batch.stream)
-        if waiting:
-            log.warning("hook queue: %d %s ids refused, retried later", len(waiting), batch.stream)
-        if given_up:
-            log.warning(
-                "hook queue: quarantined %d %s ids: %s", len(given_up), batch.stream, given_up
-            )
+        _log_outcome(batch, missing, waiting, given_up)
         return done
+
+    def _retry_later(self, batch: Batch, object_id: int, policy: QueuePolicy, now: float) -> None:
+        """Count one more refusal of `object_id`; its events wait as long as that calls for."""
+        rows = self.sql.exec(
+            "UPDATE hook_events SET refusals = refusals + 1 WHERE object_id = ? "
+            "AND seq IN (SELECT value FROM json_each(?)) RETURNING refusals",
+            object_id,
+            batch.seq_array,
+        )
+        wait = policy.backoff(max((int(r["refusals"]) for r in rows), default=1))
+        self.sql.exec(
+            "UPDATE hook_events SET retry_at = ? WHERE object_id = ? "
+            "AND seq IN (SELECT value FROM json_each(?))",
+            now + wait,
+            object_id,
+            batch.seq_array,
+        )
+
+    def _mark_done(
+        self,
+        batch: Batch,
+        missing: set[int],
+        given_up: dict[int, str],
+        waiting: list[int],
+        now: float,
+    ) -> list[str]:
+        """Mark the batch's events done but the `waiting` ones; the outcome of each:
+        `dropped` (not in Keap), `quarantined` (given up) or `applied`/`deleted`."""
+        kind = "deleted" if batch.action == "delete" else "applied"
+        rows = self.sql.exec(
+            "UPDATE hook_events SET done_at = ?, retry_at = NULL, outcome = CASE "
+            "WHEN object_id IN (SELECT value FROM json_each(?)) THEN 'dropped' "
+            "WHEN object_id IN (SELECT value FROM json_each(?)) THEN 'quarantined' "
+            "ELSE ? END WHERE seq IN (SELECT value FROM json_each(?)) "
+            "AND object_id NOT IN (SELECT value FROM json_each(?)) RETURNING outcome",
+            now,
+            json.dumps(sorted(missing)),
+            json.dumps(list(given_up)),
+            kind,
+            batch.seq_array,
+            json.dumps(waiting),
+        )
+        return [str(r["outcome"]) for r in rows]
+
+    def _keep_dropped(self, batch: Batch, given_up: dict[int, str], now: float) -> None:
+        """Record why each of the batch's dropped and quarantined events went unapplied."""
+        self.sql.exec(
+            "INSERT INTO hook_dropped (event_key, stream, object_id, reason, dropped_at) "
+            "SELECT event_key, stream, object_id, CASE outcome WHEN 'dropped' THEN "
+            "'not_in_keap' ELSE 'refused: ' || (SELECT value FROM json_each(?) "
+            "WHERE key = CAST(object_id AS TEXT)) END, ? FROM hook_events "
+            "WHERE seq IN (SELECT value FROM json_each(?)) AND outcome IN "
+            "('dropped', 'quarantined')",
+            json.dumps({str(k): v for k, v in given_up.items()}),
+            now,
+            batch.seq_array,
+        )
+
+    def _answered(self, batch: Batch, refused: dict[int, str], now: float) -> None:
+        """The batch was answered: whatever failed before is over; refused ids, if any,
+        are the last error."""
+        self.sql.exec(
+            "UPDATE hook_queue_state SET failures = 0, retry_at = NULL, "
+            "last_drain_at = ? WHERE id = 1",
+            now,
+        )
+        if refused:
+            reason = next(iter(refused.values()))[:120]
+            self.sql.exec(
+                "UPDATE hook_queue_state SET last_error = ?, last_error_at = ? WHERE id = 1",
+                f"{batch.stream} {batch.action}: {len(refused)} id(s) refused ({reason})",
+                now,
+            )
 
     def _failed(self, batch: Batch, exc: Exception, policy: QueuePolicy) -> None:
         # The type and the safe part only: driver messages can carry connection strings.
@@ -421,7 +439,7 @@ class EventQueue:
         self.sql.exec(
             "UPDATE hook_events SET attempts = attempts + 1 "
             "WHERE seq IN (SELECT value FROM json_each(?))",
-            self._seq_list(batch.seqs),
+            batch.seq_array,
         )
         self._back_off(error, policy)
 
@@ -429,7 +447,7 @@ class EventQueue:
         state = self._state()
         failures = int(state["failures"]) + 1
         delay = policy.backoff(failures)
-        now = time.time()
+        now = self.clock()
         self.sql.exec(
             "UPDATE hook_queue_state SET failures = ?, retry_at = ?, last_error = ?, "
             "last_error_at = ? WHERE id = 1",
@@ -445,10 +463,21 @@ class EventQueue:
         self.sql.exec(
             "DELETE FROM hook_events WHERE seq IN (SELECT seq FROM hook_events "
             "WHERE done_at IS NOT NULL AND done_at < ? ORDER BY done_at LIMIT ?)",
-            time.time() - policy.dedup_retention_s,
+            self.clock() - policy.dedup_retention_s,
             PRUNE_ROWS,
         )
         self.sql.exec(
             "DELETE FROM hook_dropped WHERE id <= (SELECT MAX(id) FROM hook_dropped) - ?",
             DROPPED_KEPT,
         )
+
+
+def _log_outcome(
+    batch: Batch, missing: set[int], waiting: list[int], given_up: dict[int, str]
+) -> None:
+    if missing:
+        log.info("dropped %d %s ids Keap no longer has", len(missing), batch.stream)
+    if waiting:
+        log.warning("hook queue: %d %s ids refused, retried later", len(waiting), batch.stream)
+    if given_up:
+        log.warning("hook queue: quarantined %d %s ids: %s", len(given_up), batch.stream, given_up)

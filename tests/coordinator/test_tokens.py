@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 
 import httpx
 import pytest
@@ -19,6 +18,7 @@ from shared.platform.wire import CoordinatorError
 from shared.rpc.methods import GET_ACCESS, PING, REPORT_UNAUTHORIZED, Rejected
 from tests.conftest import account_client, admin_headers
 from tests.coordinator.conftest import object_sql
+from tests.timing import wait_for
 
 
 async def _connect(rt: LocalRuntime) -> None:
@@ -72,10 +72,7 @@ async def test_the_alarm_refreshes_before_the_access_token_expires(runtime: Loca
     )
     runtime.clock.advance(6)
     await account_client(runtime).call(PING)  # any call re-arms the alarm
-    deadline = time.time() + 15
-    while runtime.sandbox.grant_counts["refresh_token"] == 0 and time.time() < deadline:
-        await asyncio.sleep(0.1)
-    assert runtime.sandbox.grant_counts["refresh_token"] >= 1
+    await wait_for(lambda: runtime.sandbox.grant_counts["refresh_token"] > 0, 15, "a refresh")
     assert runtime.sandbox.grant_counts["invalid_grant"] == 0
 
 

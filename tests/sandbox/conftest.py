@@ -160,12 +160,12 @@ class Receiver:
     """A webhook endpoint on 127.0.0.1 whose behaviour a test scripts.
 
     `echo`: answer the handshake with the X-Hook-Secret. `statuses`: answers to give to
-    deliveries in turn (the last one repeats). `delay_s`: how long to take.
+    deliveries in turn (the last one repeats). `hold`: answer deliveries only once it is set.
     """
 
     echo: bool = True
     statuses: list[int] = field(default_factory=lambda: [200])
-    delay_s: float = 0.0
+    hold: asyncio.Event | None = None
     handshakes: list[str] = field(default_factory=list)
     deliveries: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
     url: str = ""
@@ -187,8 +187,8 @@ class Receiver:
             await send({"type": "http.response.body", "body": b""})
             return
         self.deliveries.append((asyncio.get_running_loop().time(), json.loads(body)))
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+        if self.hold is not None:
+            await self.hold.wait()
         n = len(self.deliveries) - 1
         status = self.statuses[min(n, len(self.statuses) - 1)]
         await send({"type": "http.response.start", "status": status, "headers": []})

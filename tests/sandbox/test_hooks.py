@@ -12,6 +12,7 @@ import pytest
 
 from local.keap_sandbox import RunningSandbox, serve_sandbox
 from tests.sandbox.conftest import Receiver, hook_envelope_schema, small_config
+from tests.timing import wait_for
 
 SCALE = 0.001
 SLACK = 0.25  # scheduling and HTTP time allowed on top of a scaled wait
@@ -152,11 +153,12 @@ async def test_no_answer_in_time_counts_as_a_failure(
     keap: RunningSandbox, api: httpx.AsyncClient, receiver: Receiver
 ) -> None:
     await _subscribe(api, "contact.edit", receiver.url)
-    receiver.delay_s = 0.6  # the scaled 30 s timeout is 0.25 s (hook_min_timeout_s)
+    receiver.hold = asyncio.Event()  # no answer until released
     keap.sandbox.make_changes(n_edits=1)
-    while not keap.sandbox.hooks.attempts or not keap.sandbox.hooks.attempts[0].finished:
-        await asyncio.sleep(0.01)
-    receiver.delay_s = 0
+    attempts = keap.sandbox.hooks.attempts
+    # The scaled 30 s timeout is 0.25 s (hook_min_timeout_s).
+    await wait_for(lambda: bool(attempts) and attempts[0].finished > 0, 10, "the first timeout")
+    receiver.hold.set()
     assert await keap.sandbox.wait_hooks_idle(10)
     attempts = keap.sandbox.hooks.attempts
     assert attempts[0].error == "timeout" and attempts[0].status is None

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 
 from local.keap_sandbox import RunningSandbox
 from tests.sandbox.conftest import items, list_all
+from tests.timing import wait_for
 
 
 async def test_create_read_update_delete_a_contact(api: httpx.AsyncClient) -> None:
@@ -157,13 +156,17 @@ async def test_admin_controls(keap: RunningSandbox, api: httpx.AsyncClient) -> N
     ).json()
     assert (len(made["edited"]), len(made["created"]), len(made["deleted"])) == (3, 2, 1)
 
+    before = sum(keap.sandbox.changes.made.values())
     started = await api.post(
         f"{admin}/changes/stream", json={"rate_per_s": 200, "kinds": ["contacts", "notes"]}
     )
     assert started.json() == {"running": True}
-    await asyncio.sleep(0.3)
+    await wait_for(
+        lambda: sum(keap.sandbox.changes.made.values()) > before + 20, 10, "20 streamed changes"
+    )
     stopped = (await api.delete(f"{admin}/changes/stream")).json()
-    assert stopped["running"] is False and sum(stopped["made"].values()) > 20
+    assert stopped["running"] is False and sum(stopped["made"].values()) > before + 20
+    assert not keap.sandbox.changes.running
 
     stats = (await api.get(f"{admin}/stats")).json()
     assert stats["records"]["tasks"]["live"] == 30 + 2 - 1

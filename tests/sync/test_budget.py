@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 from shared.sync.budget import END_RESERVE, PAGE_COST, Budget
-
-
-class Clock:
-    now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.timing import HandClock
 
 
 def test_subrequests_stop_a_run_with_room_left_to_record_its_end() -> None:
-    budget = Budget(subrequests=100, clock=Clock())
+    budget = Budget(subrequests=100, clock=HandClock())
     budget.spend(100 - END_RESERVE - PAGE_COST)
     assert budget.stop_reason() is None
 
@@ -23,7 +17,7 @@ def test_subrequests_stop_a_run_with_room_left_to_record_its_end() -> None:
 
 
 def test_wall_time_stops_before_a_page_as_slow_as_the_slowest_would_overrun() -> None:
-    clock = Clock()
+    clock = HandClock()
     budget = Budget(wall_s=60, clock=clock)
     budget.page_started()
     clock.now = 10.0

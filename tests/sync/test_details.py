@@ -5,19 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from shared.sync.details import Gaps
+from tests.timing import HandClock
 
 TURN = 0.05  # the pacer's interval: 20 requests a second
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def pages_every(gaps: Gaps, clock: Clock, *cycles: float) -> None:
+def pages_every(gaps: Gaps, clock: HandClock, *cycles: float) -> None:
     """More page requests, `cycles` apart."""
     for cycle in cycles:
         clock.now += cycle
@@ -25,7 +18,7 @@ def pages_every(gaps: Gaps, clock: Clock, *cycles: float) -> None:
 
 
 def test_the_room_is_what_fits_in_the_shortest_recent_time_between_pages() -> None:
-    clock = Clock()
+    clock = HandClock()
     gaps = Gaps(lambda: TURN, clock)
     gaps.page_requested()
     assert gaps.room() == 0  # nothing known yet: no room
@@ -42,7 +35,7 @@ def test_the_room_is_what_fits_in_the_shortest_recent_time_between_pages() -> No
 
 
 async def test_a_request_waits_for_the_next_page_once_the_room_is_taken() -> None:
-    clock = Clock()
+    clock = HandClock()
     gaps = Gaps(lambda: TURN, clock)
     gaps.page_requested()
     pages_every(gaps, clock, 0.15, 0.15)
@@ -58,7 +51,7 @@ async def test_a_request_waits_for_the_next_page_once_the_room_is_taken() -> Non
 
 
 async def test_after_the_pages_requests_go_freely_for_a_twentieth_of_the_run() -> None:
-    clock = Clock()
+    clock = HandClock()
     gaps = Gaps(lambda: TURN, clock)
     gaps.page_requested()
     pages_every(gaps, clock, *([0.1] * 400))  # 40 s of pages, no room between them

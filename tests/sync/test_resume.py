@@ -16,6 +16,7 @@ from shared.sync import service
 from shared.sync.budget import Budget
 from tests.sync.compare import assert_db_matches_keap
 from tests.sync.conftest import SyncWorld
+from tests.timing import wait_for
 
 PAGE = 250  # small pages: 3,000 contacts and 1,300 opportunities take many
 
@@ -61,8 +62,11 @@ async def test_a_cancelled_run_releases_the_lease_and_the_next_run_completes(
 ) -> None:
     world.keap.sandbox.update_config(latency_ms=40)
     task = asyncio.create_task(service.run(world.env, "full", page_size=PAGE))
-    while await _count(world.dsn, "contacts") < 1000:
-        await asyncio.sleep(0.05)
+
+    async def under_way() -> bool:
+        return await _count(world.dsn, "contacts") >= 1000
+
+    await wait_for(under_way, 60, "1000 contacts written")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

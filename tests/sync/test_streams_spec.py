@@ -31,7 +31,6 @@ from shared.store.tables import TABLES
 from shared.sync import service
 from shared.sync.apply import apply_ids
 from shared.sync.budget import Budget
-from shared.sync.reconcile import _id_listing
 from shared.sync.state import StreamState
 from tests.sandbox.conftest import keap_spec
 from tests.sync.conftest import API_KEY, SyncWorld, start_world, stop_world
@@ -85,12 +84,14 @@ def _built_requests(spec: StreamSpec) -> dict[str, tuple[str, dict[str, Any]]]:
         out[what] = (spec.path, {**params, **({"page_token": token} if token else {})})
         out[f"{what}, next page"] = (spec.path, {**params, "page_token": TOKEN})
     if spec.id_order and spec.id_compare:
-        out["reconciliation window"] = (spec.path, _id_listing(spec, 1200))
+        out["reconciliation window"] = (spec.path, spec.id_window_params(1200))
+    else:
+        out["reconciliation of the whole set"] = (spec.path, spec.whole_set_params())
     if spec.ids_filter:
-        params = {**spec.list_params(), "filter": spec.filter_by_ids(list(range(1, 101)))}
-        out["batch of hook ids"] = (spec.path, params)
+        out["batch of hook ids"] = (spec.path, spec.ids_params(range(1, spec.batch_size + 1)))
     if spec.get_path:
-        out["per-id GET"] = (spec.get_path.format(id=7), spec.get_params() or {})
+        path, params = spec.get_request(7)
+        out["per-id GET"] = (path, params or {})
     return out
 
 

@@ -17,6 +17,7 @@ from shared.keap.pacing import Backoff
 from shared.sync import service
 from tests.sync.compare import assert_db_matches_keap
 from tests.sync.conftest import SyncWorld, start_world, stop_world
+from tests.timing import wait_for
 
 
 async def test_normal_limits_are_never_hit(world: SyncWorld) -> None:
@@ -110,8 +111,11 @@ async def test_postgres_going_away_mid_run_fails_clearly_and_a_later_run_complet
     try:
         world.keap.sandbox.update_config(latency_ms=30)
         task = asyncio.create_task(service.run(world.env, "full", page_size=250))
-        while await _rows(world.dsn) < 500:
-            await asyncio.sleep(0.02)
+
+        async def under_way() -> bool:
+            return await _rows(world.dsn) >= 500
+
+        await wait_for(under_way, 60, "500 contacts written", every=0.02)
         await asyncio.to_thread(own_postgres.kill)
 
         failed = await task

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from local.runtime import LocalRuntime
 from shared.rpc.methods import QUEUE_CONFIGURE, QUEUE_STATUS, QueueChanges
 from shared.webhooks.auth import hook_url
 from tests.conftest import account_client, admin_headers, local_config
+from tests.timing import wait_for
 
 
 @pytest.fixture
@@ -113,17 +113,6 @@ async def own_live(tmp_path: Path, database: str) -> AsyncIterator[LocalRuntime]
         yield rt
     finally:
         await rt.stop()
-
-
-async def wait_for(
-    check: Callable[[], Awaitable[bool]], within: float = 30.0, what: str = "condition"
-) -> None:
-    """Poll `check` until it holds; fail with `what` after `within` seconds."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {within} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def drained(rt: LocalRuntime, within: float = 60.0) -> dict[str, Any]:

@@ -7,7 +7,8 @@ import asyncpg
 from local.runtime import LocalRuntime
 from shared.rpc.methods import QUEUE_STATUS
 from tests.conftest import account_client
-from tests.webhooks.conftest import drained, rows, wait_for
+from tests.timing import wait_for
+from tests.webhooks.conftest import drained, rows
 
 
 async def test_an_add_an_edit_and_a_delete_reach_postgres(live: LocalRuntime) -> None:

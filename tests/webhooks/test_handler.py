@@ -182,3 +182,34 @@ async def test_without_a_webhook_secret_nothing_is_accepted(
         response = await client.post(f"{server.url}/webhook", json=delivery("contact.add", [1]))
     assert response.status_code == 503
     assert "KEAP_WEBHOOK_SECRET" in response.json()["error"]["message"]
+
+
+async def test_one_change_spelt_several_ways_is_one_event_and_a_bare_date_is_refused(
+    handler_runtime: LocalRuntime,
+) -> None:
+    def spelt(timestamp: str) -> dict[str, object]:
+        return {
+            "event_key": "contact.edit",
+            "object_type": "contact",
+            "object_keys": [{"id": 21, "timestamp": timestamp}],
+        }
+
+    spellings = [
+        "2026-01-01T00:00:00Z",
+        "2026-01-01T00:00:00.000+0000",
+        "2026-01-01T01:00:00+01:00",
+        "2026-01-01T00:00:00",
+    ]
+    async with httpx.AsyncClient() as client:
+        answers = [
+            (await client.post(url_for(handler_runtime), json=spelt(s))).json() for s in spellings
+        ]
+        bare_date = await client.post(url_for(handler_runtime), json=spelt("2026-01-01"))
+    assert answers == [
+        {"accepted": 1, "duplicates": 0, "ignored": 0},
+        *[{"accepted": 0, "duplicates": 1, "ignored": 0}] * 3,
+    ]
+    assert bare_date.status_code == 400
+    message = bare_date.json()["error"]["message"]
+    assert "object_keys.0.timestamp" in message and "ISO 8601 date-time" in message
+    assert await queue_depth(handler_runtime) == 1

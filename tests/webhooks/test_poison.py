@@ -11,7 +11,8 @@ from local.runtime import LocalRuntime
 from shared.rpc.methods import QUEUE_CONFIGURE, QUEUE_STATUS, QueueChanges
 from shared.store.store import Store
 from tests.conftest import account_client
-from tests.webhooks.conftest import drained, rows, wait_for
+from tests.timing import wait_for
+from tests.webhooks.conftest import drained, rows
 
 
 async def test_a_record_postgres_refuses_waits_alone_then_goes_to_quarantine(

@@ -6,7 +6,6 @@ the queue can be shown on its own; the other tests run the real chain.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from shared.webhooks.events import DEFAULT_EVENT_KEYS, route
 from shared.webhooks.models import HookDelivery
 from shared.webhooks.queue import Applied, BatchRefused, EventQueue
 from shared.webhooks.receiver import queue_events
+from tests.timing import HandClock
 from tests.webhooks.conftest import delivery
 
 
@@ -57,16 +57,21 @@ class Keap:
 
 def time_passes(queue: EventQueue) -> None:
     """Every wait is over: the queue's backoff and each refused event's own."""
-    queue.sql.exec("UPDATE hook_queue_state SET retry_at = 0")
-    queue.sql.exec("UPDATE hook_events SET retry_at = 0 WHERE retry_at IS NOT NULL")
+    assert isinstance(queue.clock, HandClock)
+    queue.clock.advance(queue.policy.retry_max_s)
 
 
 @pytest.fixture
-def queue(tmp_path: Path) -> Iterator[EventQueue]:
+def clock() -> HandClock:
+    return HandClock(1_767_225_600.0)  # 2026-01-01T00:00:00Z
+
+
+@pytest.fixture
+def queue(tmp_path: Path, clock: HandClock) -> Iterator[EventQueue]:
     storage = LocalDurableStorage(tmp_path / "object.sqlite3", lambda _at: None)
     migrate(storage.sql)
     try:
-        yield EventQueue(storage.sql)
+        yield EventQueue(storage.sql, clock)
     finally:
         storage.close()
 
@@ -101,17 +106,33 @@ async def test_batches_group_one_stream_and_action_oldest_first(queue: EventQueu
     }
 
 
-async def test_work_per_drain_is_bounded(queue: EventQueue) -> None:
+async def test_work_per_drain_is_bounded(queue: EventQueue, clock: HandClock) -> None:
     queue.configure(batches_per_alarm=2)
     put(queue, "contact.edit", list(range(1, 451)))
     keap = Keap()
     await queue.drain(keap)
     assert [len(b[2]) for b in keap.batches] == [100, 100]
     assert queue.depth() == 250
-    assert queue.next_due() is not None and queue.next_due() <= time.time()  # re-armed now
+    assert queue.next_due() == clock()  # re-armed now
 
 
-async def test_failures_back_off_exponentially_and_keep_every_event(queue: EventQueue) -> None:
+async def test_the_status_tells_how_long_the_oldest_event_has_waited(
+    queue: EventQueue, clock: HandClock
+) -> None:
+    put(queue, "contact.edit", [1])
+    clock.advance(90)
+    put(queue, "contact.edit", [2], at=1)
+    assert queue.summary()["oldest_age_s"] == 90
+    assert queue.status()["last_drain_at"] is None
+    await queue.drain(Keap())
+    status = queue.status()
+    assert status["oldest_age_s"] is None and status["depth"] == 0
+    assert status["last_drain_at"] == "2026-01-01T00:01:30.000Z"
+
+
+async def test_failures_back_off_exponentially_and_keep_every_event(
+    queue: EventQueue, clock: HandClock
+) -> None:
     queue.configure(retry_base_s=10, retry_max_s=35)
     put(queue, "contact.edit", [1, 2])
     keap = Keap()
@@ -120,9 +141,11 @@ async def test_failures_back_off_exponentially_and_keep_every_event(queue: Event
     for _ in range(4):
         await queue.drain(keap)
         state = queue.status()
-        retry_in = (queue.next_due() or 0) - time.time()
-        waits.append(round(retry_in))
-        queue.sql.exec("UPDATE hook_queue_state SET retry_at = 0")  # time passes
+        retry_in = (queue.next_due() or 0) - clock()
+        waits.append(retry_in)
+        await queue.drain(keap)  # before the retry time: not tried
+        assert queue.status()["failures"] == len(waits)
+        clock.advance(retry_in)
     assert waits == [10, 20, 35, 35]
     assert state["depth"] == 2 and "ConnectionError" in state["last_error"]
     keap.down = False
@@ -131,7 +154,7 @@ async def test_failures_back_off_exponentially_and_keep_every_event(queue: Event
     assert status["depth"] == 0 and status["failures"] == 0 and status["totals"]["applied"] == 2
 
 
-async def test_while_backing_off_nothing_is_tried(queue: EventQueue) -> None:
+async def test_while_backing_off_nothing_is_tried(queue: EventQueue, clock: HandClock) -> None:
     queue.configure(retry_base_s=60)
     put(queue, "contact.edit", [1])
     keap = Keap()
@@ -139,9 +162,13 @@ async def test_while_backing_off_nothing_is_tried(queue: EventQueue) -> None:
     await queue.drain(keap)
     keap.down = False
     put(queue, "contact.edit", [2])
-    assert (queue.next_due() or 0) > time.time() + 50
+    assert queue.next_due() == clock() + 60
+    clock.advance(59)
     await queue.drain(keap)
     assert keap.batches == [] and queue.depth() == 2
+    clock.advance(1)
+    await queue.drain(keap)
+    assert keap.batches == [("contacts", "upsert", [1, 2])] and queue.depth() == 0
 
 
 async def test_ids_keap_no_longer_has_are_dropped_with_a_reason(queue: EventQueue) -> None:
@@ -157,13 +184,16 @@ async def test_ids_keap_no_longer_has_are_dropped_with_a_reason(queue: EventQueu
 
 
 async def test_repeats_are_recognised_after_applying_until_the_window_passes(
-    queue: EventQueue,
+    queue: EventQueue, clock: HandClock
 ) -> None:
     put(queue, "contact.edit", [1])
     await queue.drain(Keap())
     assert put(queue, "contact.edit", [1])["duplicates"] == 1
-    queue.configure(dedup_retention_s=0)
-    await queue.drain(Keap())  # prunes what was applied
+    clock.advance(queue.policy.dedup_retention_s - 1)
+    await queue.drain(Keap())  # prunes only what is past the window
+    assert put(queue, "contact.edit", [1])["duplicates"] == 1
+    clock.advance(2)
+    await queue.drain(Keap())
     assert put(queue, "contact.edit", [1])["accepted"] == 1
 
 
@@ -190,7 +220,7 @@ async def test_an_id_keap_refuses_is_isolated_retried_then_quarantined(
 
 
 async def test_a_refused_id_waits_on_its_own_while_other_events_go_on(
-    queue: EventQueue,
+    queue: EventQueue, clock: HandClock
 ) -> None:
     queue.configure(refused_attempts=5, retry_base_s=60)
     put(queue, "contact.edit", [1, 2, 3])
@@ -206,8 +236,7 @@ async def test_a_refused_id_waits_on_its_own_while_other_events_go_on(
     assert status["depth"] == 1 and status["refused_waiting"] == 1
     assert status["failures"] == 0 and status["retry_at"] is None  # nothing else waits
     assert "1 id(s) refused (SQLSTATE 23514" in (status["last_error"] or "")
-    due = queue.next_due() or 0
-    assert 50 < due - time.time() <= 60  # the alarm comes back for it, not before
+    assert queue.next_due() == clock() + 60  # the alarm comes back for it, not before
 
     keap.unwritable = set()  # say, a missing row it referred to has been written since
     time_passes(queue)

@@ -11,19 +11,20 @@ from local.postgres import EmbeddedPostgres
 from local.runtime import LocalRuntime
 from shared.rpc.methods import QUEUE_STATUS
 from tests.conftest import account_client
-from tests.webhooks.conftest import drained, rows, wait_for
+from tests.timing import wait_for
+from tests.webhooks.conftest import drained, rows
 
 ROUNDS = 10
 PER_ROUND = {"n_creates": 500, "n_edits": 400, "n_deletes": 100}  # 1,000 events a round
 
 
 async def burst(rt: LocalRuntime, rounds: int, touched: dict[str, set[int]]) -> None:
-    """Changes in the sandbox, a round at a time, so they go out as many deliveries."""
+    """Changes in the sandbox, a round at a time, each round in deliveries of its own."""
     for _ in range(rounds):
         made = rt.sandbox.make_changes(**PER_ROUND)
         for name, ids in made.items():
             touched[name].update(ids)
-        await asyncio.sleep(0.15)
+        await wait_for(lambda: not rt.sandbox.hooks.batching, 10, "the round's deliveries")
 
 
 def delivered_objects(rt: LocalRuntime) -> int:

@@ -10,7 +10,8 @@ from local.serve import AppServer
 from shared.webhooks.auth import hook_token
 from shared.webhooks.events import DEFAULT_EVENT_KEYS
 from tests.conftest import admin_headers
-from tests.webhooks.conftest import drained, wait_for
+from tests.timing import wait_for
+from tests.webhooks.conftest import drained
 from webhook_handler.app import app as webhook_app
 
 
