@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -61,21 +62,37 @@ def with_dsn_database(dsn: str, database: str) -> str:
     return dsn.rsplit("/", 1)[0] + "/" + database
 
 
-@pytest.fixture
-async def database(postgres: EmbeddedPostgres) -> AsyncIterator[str]:
-    """A fresh database on the session's Postgres; its DSN."""
+@contextlib.asynccontextmanager
+async def fresh_database(postgres: EmbeddedPostgres) -> AsyncIterator[str]:
+    """A new database on the session's Postgres, dropped afterwards; its DSN."""
     name = f"sync_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(with_dsn_database(postgres.dsn, "postgres"))
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    yield with_dsn_database(postgres.dsn, name)
-    admin = await asyncpg.connect(with_dsn_database(postgres.dsn, "postgres"))
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield with_dsn_database(postgres.dsn, name)
     finally:
-        await admin.close()
+        admin = await asyncpg.connect(with_dsn_database(postgres.dsn, "postgres"))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def database(postgres: EmbeddedPostgres) -> AsyncIterator[str]:
+    """A fresh database on the session's Postgres; its DSN."""
+    async with fresh_database(postgres) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+async def other_database(postgres: EmbeddedPostgres) -> AsyncIterator[str]:
+    """A second fresh database, for tests that compare two."""
+    async with fresh_database(postgres) as dsn:
+        yield dsn
 
 
 @pytest.fixture
@@ -95,6 +112,7 @@ __all__ = [
     "account_client",
     "admin_headers",
     "database",
+    "fresh_database",
     "local_config",
     "with_dsn_database",
 ]

@@ -183,6 +183,12 @@ def test_dry_run_uploads_entry_shared_and_the_worker_package(dry_runs: dict, pac
                 expected.add(relative)
     assert uploaded == expected
 
+    # The schema's migration files, where the migrator finds them (beside shared/).
+    for path in sorted((ROOT / "supabase" / "migrations").glob("*.sql")):
+        relative = path.relative_to(ROOT).as_posix()
+        assert (outdir / relative).read_bytes() == path.read_bytes(), relative
+        assert re.search(rf"│ {re.escape(relative)} +│ text ", output), f"{relative}:\n{output}"
+
     # The vendored packages, including the Python Workers SDK the runtime no longer ships.
     vendored = outdir / "python_modules"
     for path in (

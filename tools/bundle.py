@@ -16,6 +16,7 @@ What a bundle holds (the layout pywrangler projects have, so wrangler treats it 
         wrangler.toml       a copy of sync_worker/wrangler.toml, whose main = "src/entry.py"
         src/entry.py        sync_worker/entry.py: the Worker's main module
         src/shared/         the shared package
+        src/supabase/migrations/  the schema's SQL files, which the migrator reads
         src/sync_worker/    the worker's own package (without entry.py)
         python_modules/     the [project] dependencies of pyproject.toml and the Workers
                             Python SDK (workers-runtime-sdk), built for Pyodide
@@ -51,6 +52,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
+MIGRATIONS = Path("supabase") / "migrations"  # beside shared/, where shared/store finds it
 
 WORKERS = {
     "sync_coordinator": "sync-coordinator",
@@ -299,6 +301,7 @@ def bundle(
     shutil.copy2(config_path, out / "wrangler.toml")
     shutil.copy2(source / "entry.py", src / "entry.py")
     copy_tree(ROOT / "shared", src / "shared")
+    copy_tree(ROOT / MIGRATIONS, src / MIGRATIONS)
     copy_tree(source, src / package, exclude={"entry.py", "wrangler.toml"})
 
     if vendor_packages:

@@ -11,7 +11,7 @@ import sys
 
 import asyncpg
 
-from shared.store.migrations import LATEST, current_version, migrate
+from shared.store.migrations import MigrationError, current_version, latest_version, migrate
 from shared.store.store import StoreError, _describe
 
 
@@ -23,12 +23,14 @@ async def run(dsn: str) -> int:
     try:
         applied = await migrate(conn)
         version = await current_version(conn)
+    except MigrationError:
+        raise
     except Exception as exc:
         raise _describe(exc) from None
     finally:
         await conn.close()
     done = ", ".join(map(str, applied)) if applied else "none (already current)"
-    print(f"keap schema at version {version} of {LATEST}; applied now: {done}")
+    print(f"keap schema at version {version} of {latest_version()}; applied now: {done}")
     return 0
 
 
@@ -42,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run(dsn))
     except StoreError as exc:
         print(f"migration failed: {exc.message}", file=sys.stderr)
+        return 1
+    except MigrationError as exc:
+        print(f"migration failed: {exc}", file=sys.stderr)
         return 1
 
 

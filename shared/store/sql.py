@@ -79,7 +79,7 @@ ins{n} AS (
 
 
 def _unchecked(sql: str) -> str:
-    """The same statement with plain casts (see `migrations._CASTS`)."""
+    """The same statement with plain casts (the `keap.as_*` functions of the first migration)."""
     return sql.replace("keap.to_", "keap.as_")
 
 

@@ -23,7 +23,8 @@ from typing import Any
 from shared.platform.interfaces import Database, DatabaseUnavailable
 from shared.store import sql
 from shared.store.clean import clean_page
-from shared.store.migrations import migrate
+from shared.store.migrations import MigrationError, migrate
+from shared.store.migrations import load as load_migrations
 from shared.store.tables import TABLES
 
 log = logging.getLogger("keap_sync.store")
@@ -100,7 +101,15 @@ def _translated() -> Any:
 
 
 async def _connect(database: Database, migrate_schema: bool) -> Any:
-    """A new connection, with the schema migrated; closed again if migrating fails."""
+    """A new connection, with the schema migrated; closed again if migrating fails.
+
+    The migration files are read before connecting: a bundle without them fails here,
+    saying so, whatever state the database is in."""
+    if migrate_schema:
+        try:
+            load_migrations()
+        except MigrationError as exc:
+            raise StoreError(f"the schema's migrations cannot be read: {exc}") from None
     with _translated():
         conn = await database.connect()
     try:

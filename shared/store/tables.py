@@ -2,7 +2,7 @@
 
 The extraction runs inside Postgres (`jsonb_array_elements` over the page as Keap sent
 it), so a page costs one statement and almost no Python. This module and
-`migrations.py` are the only places that know a table's columns.
+the migration files (`supabase/migrations/`) are the only places that know a table's columns.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ COPIED = [
     "pyproject.toml",
     "tools",
     "shared",
+    "supabase",
     "sync_coordinator",
     "sync_worker",
     "webhook_handler",

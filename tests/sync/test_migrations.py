@@ -1,0 +1,186 @@
+"""The schema's migrations are the SQL files of `supabase/migrations/`, and the runtime
+migrator and `supabase db push` give the same schema from them.
+
+`supabase db push` is replayed by `tests/sync/supabase_cli.py` (the CLI cannot be installed
+offline): each file split into statements as the CLI splits it, sent one statement at a time
+in one transaction, then `(version, name, statements)` inserted into
+`supabase_migrations.schema_migrations`, exactly as the CLI does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from shared.store.migrations import (
+    MIGRATIONS_DIR,
+    MigrationError,
+    current_version,
+    latest_version,
+    load,
+    migrate,
+)
+from tests.conftest import ROOT
+from tests.sync.catalog import catalog
+from tests.sync.supabase_cli import db_push, split
+
+
+@contextlib.asynccontextmanager
+async def connected(dsn: str) -> AsyncIterator[Any]:
+    c = await asyncpg.connect(dsn)
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+@pytest.fixture
+async def conn(database: str) -> AsyncIterator[Any]:
+    async with connected(database) as c:
+        yield c
+
+
+@pytest.fixture
+async def other(other_database: str) -> AsyncIterator[Any]:
+    async with connected(other_database) as c:
+        yield c
+
+
+def test_the_migrations_are_the_files_in_supabase_naming() -> None:
+    files = sorted(p.name for p in MIGRATIONS_DIR.iterdir())
+    assert MIGRATIONS_DIR == ROOT / "supabase" / "migrations"
+    assert files == [f"{m.version}_{m.name}.sql" for m in load()]
+    assert [m.version for m in load()] == sorted(m.version for m in load())
+    assert load()[0].name == "keap_schema"  # db push has no bootstrap: the schema comes first
+
+
+async def test_the_migrator_and_db_push_give_the_same_schema(conn: Any, other: Any) -> None:
+    applied = await migrate(conn)
+    pushed = await db_push(other, MIGRATIONS_DIR)
+
+    assert applied == pushed == [m.version for m in load()]
+    mine, theirs = await catalog(conn), await catalog(other)
+    assert mine == theirs
+    # The comparison saw the whole schema, not an empty one.
+    assert len(mine["relations"]) >= 12 and len(mine["indexes"]) >= 20
+    assert len(mine["functions"]) == 10 and mine["constraints"]
+
+
+async def test_migrating_twice_changes_nothing(conn: Any) -> None:
+    await migrate(conn)
+    before = await catalog(conn)
+    recorded = await conn.fetch("SELECT version, applied_at FROM keap.schema_migrations")
+
+    assert await migrate(conn) == []
+    assert await catalog(conn) == before
+    assert await conn.fetch("SELECT version, applied_at FROM keap.schema_migrations") == recorded
+    assert await current_version(conn) == latest_version()
+
+
+async def legacy_database(conn: Any) -> None:
+    """A database as the migrator left it before the files: integer versions 1-4."""
+    await conn.execute("""
+        CREATE SCHEMA keap;
+        CREATE TABLE keap.schema_migrations (
+            version integer PRIMARY KEY,
+            name text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now()
+        );
+    """)
+    names = ["object tables", "children of deleted records", "quarantine", "product details"]
+    for number, migration in enumerate(load()[1:5], start=1):
+        await conn.execute(migration.sql)
+        await conn.execute(
+            "INSERT INTO keap.schema_migrations (version, name) VALUES ($1, $2)",
+            number,
+            names[number - 1],
+        )
+
+
+async def test_a_database_migrated_before_the_files_is_carried_over(conn: Any, other: Any) -> None:
+    await legacy_database(conn)
+    await conn.execute(
+        "INSERT INTO keap.contacts (id, raw) VALUES (1, '{}'); "
+        "INSERT INTO keap.contact_tags VALUES (1, 2)"
+    )
+    assert await current_version(conn) == "20261101000004"
+
+    applied = await migrate(conn)
+
+    legacy = {"20261101000000", "20261101000001", "20261101000002", "20261101000003"}
+    assert not legacy & set(applied)  # nothing applied again, the data untouched
+    assert "20261101000004" not in applied
+    assert await conn.fetchval("SELECT count(*) FROM keap.contact_tags") == 1
+    versions = await conn.fetch("SELECT version FROM keap.schema_migrations ORDER BY version")
+    assert [r["version"] for r in versions] == [m.version for m in load()]
+    await migrate(other)
+    assert await catalog(conn) == await catalog(other)
+
+
+async def test_files_the_cli_applied_are_skipped_and_new_ones_listed_for_it(
+    conn: Any, tmp_path: Path
+) -> None:
+    assert await db_push(conn, MIGRATIONS_DIR)
+
+    assert await migrate(conn) == []  # the CLI applied them all: recorded, not run again
+    versions = await conn.fetch("SELECT version FROM keap.schema_migrations ORDER BY version")
+    assert [r["version"] for r in versions] == [m.version for m in load()]
+
+    # A file added later, applied by the migrator, is one `supabase db push` then skips.
+    folder = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, folder)
+    (folder / "29991231000000_later.sql").write_text("CREATE TABLE keap.later (id int);\n")
+    assert await migrate(conn, folder) == ["29991231000000"]
+    assert await db_push(conn, folder) == []
+    listed = await conn.fetchval(
+        "SELECT name FROM supabase_migrations.schema_migrations WHERE version = '29991231000000'"
+    )
+    assert listed == "later"
+
+
+async def test_a_failing_file_applies_nothing(conn: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, folder)
+    (folder / "29991231000000_broken.sql").write_text("CREATE TABLE keap.broken (id nope);\n")
+
+    with pytest.raises(asyncpg.PostgresError):
+        await migrate(conn, folder)
+
+    assert await conn.fetchval("SELECT to_regnamespace('keap')") is None
+
+
+@pytest.mark.parametrize("name", ["2026_short.sql", "20261101000009_Capital.sql"])
+def test_a_misnamed_file_is_refused_by_name(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_text("SELECT 1;\n")
+    with pytest.raises(MigrationError, match=name):
+        load(tmp_path)
+
+
+def test_statements_are_split_as_the_cli_splits_them() -> None:
+    sql = (
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1; $$;\n"
+        "-- a comment; with a semicolon\n"
+        "COMMENT ON TABLE t IS 'it''s; fine' /* and; this */;\n"
+        "DO $x$ BEGIN PERFORM 1; END $x$;"
+    )
+    assert split(sql) == [
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1; $$",
+        "-- a comment; with a semicolon\nCOMMENT ON TABLE t IS 'it''s; fine' /* and; this */",
+        "DO $x$ BEGIN PERFORM 1; END $x$",
+    ]
+
+
+def test_the_migrate_command_reports_the_file_versions(database: str) -> None:
+    command = [sys.executable, "-m", "shared.store.migrate", database]
+    first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    latest = latest_version()
+    assert f"version {latest} of {latest}" in first.stdout
+    assert ", ".join(m.version for m in load()) in first.stdout
