@@ -34,7 +34,7 @@ ENV_SETTINGS=(
   KEAP_CLIENT_ID KEAP_CLIENT_SECRET KEAP_API_KEY KEAP_REDIRECT_URI
   ADMIN_TOKEN KEAP_WEBHOOK_SECRET
   WORKERS_SUBDOMAIN COORDINATOR_URL SYNC_WORKER_URL WEBHOOK_HANDLER_URL
-  REGISTER_HOOKS
+  REGISTER_HOOKS RUN_RETENTION_DAYS
 )
 # Which secrets each worker gets (and only those).
 COORDINATOR_SECRETS=(ADMIN_TOKEN KEAP_CLIENT_ID KEAP_CLIENT_SECRET KEAP_API_KEY KEAP_WEBHOOK_SECRET)
@@ -514,6 +514,9 @@ deploy_worker() { # deploy_worker INDEX [--no-vars]: deploy one bundle; sets DEP
   out="$WORK/deploy-$name"
   if [ "$i" = 0 ] && [ "${2:-}" != --no-vars ]; then
     vars=(--var "KEAP_REDIRECT_URI:$REDIRECT_URI" --var "WEBHOOK_PUBLIC_URL:$WEBHOOK_PUBLIC_URL")
+  fi
+  if [ "$i" = 1 ] && [ -n "$(setting RUN_RETENTION_DAYS)" ]; then
+    vars=(--var "RUN_RETENTION_DAYS:$(setting RUN_RETENTION_DAYS)")
   fi
   DEPLOYED_URL=""
   if [ "$DRY_RUN" = true ]; then

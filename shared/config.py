@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 KEAP_API_BASE = "https://api.infusionsoft.com/crm/rest"
 KEAP_TOKEN_URL = "https://api.infusionsoft.com/token"
@@ -35,6 +35,7 @@ class Settings(BaseModel):
     WEBHOOK_PUBLIC_URL: str | None = None
     LOG_LEVEL: str | None = None  # e.g. INFO or DEBUG (every Keap request); default WARNING
     SCHEDULE: dict[str, str] = {}  # job -> cron, the sync worker's [vars.SCHEDULE]
+    RUN_RETENTION_DAYS: int = Field(default=90, ge=1)  # rows kept in keap.sync_runs
 
     @field_validator("SCHEDULE", mode="before")
     @classmethod

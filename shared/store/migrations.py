@@ -152,7 +152,7 @@ async def migrate(conn: Any, folder: Path = MIGRATIONS_DIR) -> list[str]:
                         migration.sql,
                     )
             await conn.execute(
-                "INSERT INTO keap.schema_migrations (version, name) VALUES ($1, $2)",
+                "INSERT INTO keap.schema_migrations (version, name) VALUES ($1::text, $2)",
                 migration.version,
                 migration.name,
             )

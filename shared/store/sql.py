@@ -229,7 +229,9 @@ def live_ids_sql(stream: str) -> str:
 
 
 @cache
-def counts_sql() -> str:
+def counts_sql(streams: tuple[str, ...] | None = None) -> str:
+    """Per table (of `streams`, or all): live rows, deleted rows, last write, ..."""
+    chosen = {s: t for s, t in TABLES.items() if streams is None or s in streams}
     parts = [
         f"""SELECT '{s}' AS stream,
        count(*) FILTER (WHERE deleted_at IS NULL)::bigint AS rows,
@@ -239,7 +241,7 @@ def counts_sql() -> str:
        (SELECT count(*) FROM keap.quarantine WHERE stream = '{s}')::bigint AS quarantined,
        {_details_pending(t)} AS details_pending
 FROM {t.name}"""
-        for s, t in TABLES.items()
+        for s, t in chosen.items()
     ]
     return "\nUNION ALL\n".join(parts)
 

@@ -230,11 +230,16 @@ class Store:
             with _translated():
                 yield self.conn
 
+    def statements_in_turn(self, count: int = 1) -> contextlib.AbstractAsyncContextManager[Any]:
+        """The connection, for the package's other writers (the run journal, the custom
+        field views): opened if need be, taken in turn, failures as `StoreError`."""
+        return self._statement(count)
+
     @property
     def is_closed(self) -> bool:
         return self.conn is not None and bool(self.conn.is_closed())
 
-    async def migrate(self) -> list[int]:
+    async def migrate(self) -> list[str]:
         async with self._statement(0) as conn:
             return await migrate(conn)
 

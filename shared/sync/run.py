@@ -13,9 +13,9 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from shared import timefmt
 from shared.keap.credentials import KeapAccess
@@ -137,6 +137,53 @@ class RunResult:
         return asdict(self)
 
 
+class Journal(Protocol):
+    """Where a run's progress is written for people to read (`shared/store/journal.py`
+    writes it to Postgres). Its failures are its own: a run never fails because of them."""
+
+    async def started(self, run_id: str, kind: str) -> None: ...
+
+    async def checkpoint(
+        self, run_id: str, obj: str, cursor: str | None, counts: Mapping[str, Any]
+    ) -> None: ...
+
+    async def finished(
+        self,
+        run_id: str,
+        status: str,
+        counts: Mapping[str, Mapping[str, Any]],
+        stop_reason: str | None,
+        error: str | None,
+    ) -> None: ...
+
+
+class NoJournal:
+    """A run that writes its progress nowhere but the coordinator."""
+
+    async def started(self, run_id: str, kind: str) -> None:
+        return None
+
+    async def checkpoint(
+        self, run_id: str, obj: str, cursor: str | None, counts: Mapping[str, Any]
+    ) -> None:
+        return None
+
+    async def finished(
+        self,
+        run_id: str,
+        status: str,
+        counts: Mapping[str, Mapping[str, Any]],
+        stop_reason: str | None,
+        error: str | None,
+    ) -> None:
+        return None
+
+
+def stream_counts(result: StreamResult) -> dict[str, Any]:
+    """A stream's figures as runs record them (everything but its name)."""
+    return {k: v for k, v in asdict(result).items() if k != "stream"}
+
+
 class CountingCredentials:
     """The coordinator as Keap's credential source, counting each call as a subrequest."""
 
@@ -162,8 +209,10 @@ class Run:
         streams: list[str],
         *,
         lease_ttl_s: float = LEASE_TTL_S,
+        journal: Journal | None = None,
     ) -> None:
         self.coordinator = coordinator
+        self.journal: Journal = journal or NoJournal()
         self.budget = budget
         self.lease_ttl_s = lease_ttl_s
         self.result = RunResult(run_id=f"{kind}-{uuid.uuid4().hex[:12]}", kind=kind)
@@ -189,6 +238,7 @@ class Run:
         except BaseException:
             await self._release()
             raise
+        await self.journal.started(self.run_id, self.result.kind)
         return self
 
     def _lease_request(self) -> LeaseRequest:
@@ -227,10 +277,10 @@ class Run:
 
     async def _finish(self) -> None:
         result = self.result
-        stats = {
-            name: {k: v for k, v in asdict(s).items() if k != "stream"}
-            for name, s in result.streams.items()
+        stats: dict[str, dict[str, Any]] = {
+            name: stream_counts(s) for name, s in result.streams.items()
         }
+        counts = dict(stats)
         stats["_run"] = {
             "keap_requests": result.keap_requests,
             "subrequests": result.subrequests,
@@ -245,6 +295,13 @@ class Run:
             await self.coordinator.call(FINISH_RUN, end)
         except Exception as exc:  # the lease must still be released
             log.error("could not record the end of run %s: %s", self.run_id, type(exc).__name__)
+        error = "; ".join(result.errors) or None
+        try:
+            await self.journal.finished(
+                self.run_id, result.status, counts, result.stop_reason, error
+            )
+        except Exception as exc:
+            log.error("could not journal the end of run %s: %s", self.run_id, type(exc).__name__)
         await self._release()
 
     async def _release(self) -> None:
@@ -269,6 +326,7 @@ class Run:
     async def reset(self, stream: str) -> None:
         self.budget.spend()
         await self.coordinator.call(RESET_STREAM, StreamRef(stream=stream))
+        await self._journal_progress(stream, None)
 
     async def checkpoint(
         self, stream: str, state: dict[str, Any], pages: int = 0, records: int = 0
@@ -280,6 +338,13 @@ class Run:
         )
         await self.coordinator.call(CHECKPOINT, checkpoint)
         self._last_lease_renewal = time.monotonic()
+        await self._journal_progress(stream, state.get("cursor"))
+
+    async def _journal_progress(self, stream: str, cursor: str | None) -> None:
+        progress = self.result.streams.get(stream)  # a stream's sync, not its reconciliation
+        if progress is not None:
+            counts = stream_counts(progress)
+            await self.journal.checkpoint(self.run_id, stream, cursor, counts)
 
     async def keep_lease(self) -> None:
         """Renew the lease when no checkpoint has done so for a third of its life."""

@@ -10,6 +10,7 @@ from shared.keap.pacing import Backoff
 from shared.keap.streams import STREAM_NAMES, get_stream
 from shared.platform.env import WorkerEnv
 from shared.rpc.client import coordinator_client
+from shared.store.journal import RunJournal
 from shared.store.store import Store
 from shared.sync.budget import Budget
 from shared.sync.engine import sync_streams
@@ -55,20 +56,22 @@ async def run(
     budget = budget or Budget()
     coordinator = coordinator_client(env, account)
     credentials = CountingCredentials(coordinator, budget)
-    async with (
-        Run(coordinator, budget, kind, names) as current,
-        KeapClient(
-            env.settings,
-            credentials,
-            backoff=backoff,
-            on_request=budget.spend,
-            transport=env.new_transport(),
-        ) as keap,
-    ):
-        current.keap_requests = lambda: keap.requests
-        budget.spend()  # the database connection
-        # The connection opens while the first page is read from Keap.
-        async with Store.open(env.database, eager=False) as store:
+    retention = env.settings.RUN_RETENTION_DAYS
+    # The connection opens while the first page is read from Keap.
+    async with Store.open(env.database, eager=False) as store:
+        journal = RunJournal(store, coordinator.account, retention)
+        async with (
+            Run(coordinator, budget, kind, names, journal=journal) as current,
+            KeapClient(
+                env.settings,
+                credentials,
+                backoff=backoff,
+                on_request=budget.spend,
+                transport=env.new_transport(),
+            ) as keap,
+        ):
+            current.keap_requests = lambda: keap.requests
+            budget.spend()  # the database connection
             if kind == "reconcile":
                 await reconcile_streams(current, keap, store, names)
             else:

@@ -576,6 +576,16 @@ def test_an_api_key_instead_of_oauth_goes_to_the_coordinator_only(deploy: Deploy
     assert "keap-service-account-key" not in output(result)
 
 
+def test_the_run_retention_setting_goes_to_the_sync_worker_only(deploy: Deploy) -> None:
+    settings = read_env(deploy.project)
+    write_env(deploy.project, {**settings, "RUN_RETENTION_DAYS": "30"})
+    result = deploy.run("--dry-run")
+    assert_ok(result)
+    deploys = [line for line in result.stdout.splitlines() if " deploy --config " in line]
+    assert len(deploys) == 3, result.stdout
+    assert [("--var RUN_RETENTION_DAYS:30" in line) for line in deploys] == [False, True, False]
+
+
 def test_half_an_oauth_app_is_refused(deploy: Deploy) -> None:
     settings = read_env(deploy.project)
     write_env(deploy.project, {**settings, "KEAP_CLIENT_SECRET": ""})
