@@ -81,6 +81,7 @@ CREATE TABLE IF NOT EXISTS keap.schema_migrations (
     name text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE keap.schema_migrations ENABLE ROW LEVEL SECURITY;
 """
 
 # Integer versions of a database migrated before the files: to the files' timestamps.
