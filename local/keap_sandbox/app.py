@@ -7,7 +7,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import admin, routes_hooks, routes_oauth, routes_tags, routes_v2
+from . import admin, routes_hooks, routes_model, routes_oauth, routes_tags, routes_v2
 from .config import SandboxConfig
 from .errors import ApiError, json_response, v1_error, v2_error
 from .gateway import REST_PREFIX, Gateway
@@ -34,7 +34,8 @@ def create_sandbox_app(
     sb = sandbox or Sandbox(config)
     app = FastAPI(title="Keap sandbox", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.sandbox = sb
-    # First: its /v2/contacts/model must win over routes_v2's /v2/contacts/{contact_id}.
+    # First: /v2/{object}/model must win over routes_v2's /v2/{object}/{id}.
+    app.include_router(routes_model.router, prefix=REST_PREFIX)
     app.include_router(routes_tags.router, prefix=REST_PREFIX)
     app.include_router(routes_v2.router, prefix=REST_PREFIX)
     app.include_router(routes_hooks.router, prefix=REST_PREFIX)

@@ -155,3 +155,46 @@ def values(defs: list[CustomFieldDef], rng: random.Random, base_ms: int) -> list
     return [
         {"id": d.id, "content": value_for(d, rng, base_ms)} for d in defs if rng.random() < 0.85
     ]
+
+
+# The objects Keap documents a model for, and the record type of their fields.
+RECORD_TYPES = {
+    "contacts": "CONTACT",
+    "companies": "COMPANY",
+    "opportunities": "OPPORTUNITY",
+    "orders": "ORDER",
+    "tasks": "TASK_NOTE_APPOINTMENT",
+    "notes": "TASK_NOTE_APPOINTMENT",
+    "subscriptions": "SUBSCRIPTION",
+}
+
+
+class CustomFieldModels:
+    """One tenant's custom field definitions per object: those its generated records use,
+    and the ones added with `POST /v2/{object}/model/customFields` (kept per sandbox)."""
+
+    def __init__(self, generated: dict[str, list[CustomFieldDef]]) -> None:
+        self._generated = generated
+        self._added: dict[str, list[CustomFieldDef]] = {kind: [] for kind in RECORD_TYPES}
+
+    def of(self, kind: str) -> list[CustomFieldDef]:
+        return [*self._generated.get(kind, []), *self._added[kind]]
+
+    def ids(self, kind: str) -> set[str]:
+        return {d.id for d in self.of(kind)}
+
+    def add(self, kind: str, label: str, field_type: str, options: list[str]) -> CustomFieldDef:
+        taken = [
+            int(d.id) for defs in (*self._generated.values(), *self._added.values()) for d in defs
+        ]
+        number = max(taken, default=0) + 1
+        fdef = CustomFieldDef(
+            id=str(number),
+            field_name=f"{_title(field_type)}{number}",
+            label=label,
+            field_type=field_type,
+            record_type=RECORD_TYPES[kind],
+            options=options,
+        )
+        self._added[kind].append(fdef)
+        return fdef

@@ -1,5 +1,5 @@
 """Tags and tag applications (v2): contacts of a tag, tags of a contact, applyTags,
-removeTags; and the contact model (custom field definitions)."""
+removeTags."""
 
 from __future__ import annotations
 
@@ -10,12 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import filters, paging, render
-from .custom_fields import CONTACT_FIELDS
 from .errors import ApiError, json_response
 from .kinds import (
     CONTACT_TAG_FILTERS,
     CONTACT_TAG_ORDER,
-    KINDS,
     TAG_CONTACT_FILTERS,
     TAG_CONTACT_ORDER,
 )
@@ -39,7 +37,6 @@ TAG_CONTACTS = served("GET", "/v2/tags/{tag_id}/contacts")
 CONTACT_TAGS = served("GET", "/v2/contacts/{contact_id}/tags")
 APPLY_TAGS = served("POST", "/v2/tags/{tag_id}/contacts:applyTags")
 REMOVE_TAGS = served("POST", "/v2/tags/{tag_id}/contacts:removeTags")
-CONTACT_MODEL = served("GET", "/v2/contacts/model")
 
 
 async def _tag_contacts(request: Request) -> Response:
@@ -131,20 +128,6 @@ async def _remove_tags(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def _contact_model(request: Request) -> Response:
-    sb = sandbox_of(request)
-    checked(request, CONTACT_MODEL)
-    fields = sb.operations["GET /v2/contacts"].fields
-    default = KINDS["contacts"].default_fields or frozenset()
-    optional = sorted(set(fields.names) - default) if fields else []
-    return json_response(
-        {"custom_fields": [f.model() for f in CONTACT_FIELDS], "optional_properties": optional}
-    )
-
-
-# app.py includes this router before routes_v2, whose /v2/contacts/{contact_id} would
-# otherwise take "model".
-router.add_api_route("/v2/contacts/model", _contact_model, methods=["GET"])
 router.add_api_route("/v2/tags/{tag_id}/contacts:applyTags", _apply_tags, methods=["POST"])
 router.add_api_route("/v2/tags/{tag_id}/contacts:removeTags", _remove_tags, methods=["POST"])
 router.add_api_route("/v2/tags/{tag_id}/contacts", _tag_contacts, methods=["GET"])

@@ -17,8 +17,9 @@ from . import bodies
 from .auth import Auth
 from .changes import ChangeMaker
 from .config import RUNTIME_FIELDS, SandboxConfig
+from .custom_fields import CustomFieldModels
 from .faults import Faults
-from .generator import KINDS
+from .generator import CUSTOM_FIELD_DEFS, KINDS
 from .hooks import HookManager
 from .kinds import spec_drift
 from .limits import Limits
@@ -61,6 +62,7 @@ class Sandbox:
         self.config = config
         self.operations = _checked_operations()
         self.records = Records(self.config)
+        self.custom_fields = CustomFieldModels(CUSTOM_FIELD_DEFS)
         self.auth = Auth(self.config)
         self.limits = Limits(self.config)
         self.faults = Faults(self.config)

@@ -38,6 +38,7 @@ class StreamSpec:
     ids_filter: str | None = None  # filter field taking `==1,2,3`
     ids_max: int = 100  # ids per batch request
     get_path: str | None = None  # per-id GET: batches without an ids filter, detail_fields
+    model_path: str | None = None  # GET: the object's custom field definitions
     # Fields list responses leave out, read with one GET per changed record (get_path).
     detail_fields: tuple[str, ...] = ()
     fields: tuple[str, ...] = ()  # `fields=` of the list endpoint, for a full record
@@ -213,6 +214,7 @@ STREAMS: dict[str, StreamSpec] = {
         StreamSpec(
             name="companies",
             path="/v2/companies",
+            model_path="/v2/companies/model",
             items_key="companies",
             cursor_field="update_time",
             mode="id_asc",
@@ -228,6 +230,7 @@ STREAMS: dict[str, StreamSpec] = {
         StreamSpec(
             name="contacts",
             path="/v2/contacts",
+            model_path="/v2/contacts/model",
             items_key="contacts",
             cursor_field="update_time",
             mode="asc",
@@ -245,6 +248,7 @@ STREAMS: dict[str, StreamSpec] = {
         StreamSpec(
             name="opportunities",
             path="/v2/opportunities",
+            model_path="/v2/opportunities/model",
             items_key="opportunities",
             cursor_field="last_updated_time",
             mode="desc",
@@ -258,6 +262,7 @@ STREAMS: dict[str, StreamSpec] = {
         StreamSpec(
             name="orders",
             path="/v2/orders",
+            model_path="/v2/orders/model",
             items_key="orders",
             cursor_field="modification_time",
             mode="asc",
@@ -271,6 +276,7 @@ STREAMS: dict[str, StreamSpec] = {
         StreamSpec(
             name="subscriptions",
             path="/v2/subscriptions",
+            model_path="/v2/subscriptions/model",
             items_key="subscriptions",
             cursor_field="modification_time",
             mode="desc",
@@ -283,6 +289,7 @@ STREAMS: dict[str, StreamSpec] = {
         StreamSpec(
             name="tasks",
             path="/v2/tasks",
+            model_path="/v2/tasks/model",
             items_key="tasks",
             cursor_field="modification_time",
             mode="asc",
@@ -297,6 +304,7 @@ STREAMS: dict[str, StreamSpec] = {
         StreamSpec(
             name="notes",
             path="/v2/notes",
+            model_path="/v2/notes/model",
             items_key="notes",
             cursor_field="update_time",
             mode="asc",

@@ -13,6 +13,7 @@ from shared.rpc.client import coordinator_client
 from shared.store.journal import RunJournal
 from shared.store.store import Store
 from shared.sync.budget import Budget
+from shared.sync.custom_fields import read_models
 from shared.sync.engine import sync_streams
 from shared.sync.reconcile import reconcile_streams
 from shared.sync.run import CountingCredentials, Run, RunResult
@@ -83,6 +84,9 @@ async def run(
                     reset=kind == "full",
                     overlap_s=overlap_s,
                     page_size=page_size,
+                )
+                await read_models(
+                    current, keap, store, names, coordinator.account, full=kind == "full"
                 )
     result = current.result
     log.info(

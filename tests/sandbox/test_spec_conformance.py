@@ -213,9 +213,56 @@ def _operations() -> list[tuple[str, str, str]]:
         ("get", "/v2/contacts/{id}/tags", "/v2/contacts/{contact_id}/tags"),
         ("post", "/v2/tags/{id}/contacts:applyTags", "/v2/tags/{tag_id}/contacts:applyTags"),
         ("post", "/v2/tags/{id}/contacts:removeTags", "/v2/tags/{tag_id}/contacts:removeTags"),
-        ("get", "/v2/contacts/model", "/v2/contacts/model"),
     ]
+    for kind in MODEL_OBJECTS:
+        model = f"/v2/{kind}/model"
+        ops += [("get", model, model), ("post", model + "/customFields", model + "/customFields")]
     return ops
+
+
+# The objects whose model Keap's spec documents (and the sandbox serves).
+MODEL_OBJECTS = ["contacts", "companies", "opportunities", "orders", "tasks", "notes"]
+MODEL_OBJECTS.append("subscriptions")
+
+
+@pytest.mark.parametrize("kind", MODEL_OBJECTS)
+async def test_each_model_fits_the_schema_and_describes_the_fields_records_use(
+    kind: str, module_api: httpx.AsyncClient
+) -> None:
+    response = await module_api.get(f"/v2/{kind}/model")
+    assert response.status_code == 200, response.text
+    assert_matches_spec(response)
+    defined = {f["id"]: f for f in response.json()["custom_fields"]}
+    fields = ALL_FIELDS.get(kind, {})
+    listed = items(await module_api.get(f"/v2/{kind}", params=fields), kind)
+    used = {v["id"] for r in listed for v in r.get("custom_fields") or []}
+    assert used and used <= set(defined), (used, set(defined))
+    for field in defined.values():
+        assert bool(field.get("options")) == (
+            field["field_type"] in {"DROPDOWN", "RADIO", "LIST_BOX", "DRILLDOWN"}
+        )
+
+
+async def test_a_custom_field_is_added_as_the_spec_describes(
+    module_api: httpx.AsyncClient,
+) -> None:
+    body = {"label": "Renewal tier", "field_type": "DROPDOWN", "options": [{"label": "A"}]}
+    created = await module_api.post("/v2/companies/model/customFields", json=body)
+    assert created.status_code == 201, created.text
+    assert_matches_spec(created)
+    field = created.json()
+    assert (field["label"], field["field_type"], field["record_type"]) == (
+        "Renewal tier",
+        "DROPDOWN",
+        "COMPANY",
+    )
+    model = (await module_api.get("/v2/companies/model")).json()["custom_fields"]
+    assert field in model
+    again = await module_api.post("/v2/companies/model/customFields", json=body)
+    assert again.status_code == 409
+    wrong = {"label": "Nope", "field_type": "COLOR"}
+    refused = await module_api.post("/v2/companies/model/customFields", json=wrong)
+    assert refused.status_code == 400 and "field_type" in refused.json()["message"]
 
 
 _ID_PARAMS = {

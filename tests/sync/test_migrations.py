@@ -71,7 +71,7 @@ async def test_the_migrator_and_db_push_give_the_same_schema(conn: Any, other: A
     assert mine == theirs
     # The comparison saw the whole schema, not an empty one.
     assert len(mine["relations"]) >= 12 and len(mine["indexes"]) >= 20
-    assert len(mine["functions"]) == 10 and mine["constraints"]
+    assert len(mine["functions"]) >= 10 and mine["constraints"]
 
 
 async def test_migrating_twice_changes_nothing(conn: Any) -> None:

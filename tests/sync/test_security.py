@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from shared.store.custom_fields import Field, apply_model
 from shared.store.migrations import migrate
 from shared.store.store import Store
 from tests.sync.test_store import contact
@@ -41,7 +42,10 @@ async def conn(database: str) -> AsyncIterator[Any]:
     c = await asyncpg.connect(database)
     try:
         await migrate(c)
-        await Store(c).upsert_records("contacts", [contact(1, "2025-01-01T00:00:00.000Z")])
+        store = Store(c)
+        await store.upsert_records("contacts", [contact(1, "2025-01-01T00:00:00.000Z")])
+        # A custom field view, as a sync builds it from Keap's model.
+        await apply_model(store, "default", "contacts", [Field("1", "Lead Score", "WHOLE_NUMBER")])
         await c.execute(
             "INSERT INTO keap.sync_state (account, object, rows) VALUES ('default', 'contacts', 1)"
         )
@@ -69,7 +73,9 @@ async def test_every_table_has_row_level_security_and_no_policy(conn: Any) -> No
     )
     assert unprotected == []
     assert await conn.fetchval("SELECT count(*) FROM pg_policies WHERE schemaname = 'keap'") == 0
-    for view in await relations(conn, "v"):
+    views = await relations(conn, "v")
+    assert "contacts_custom" in views
+    for view in views:
         options = await conn.fetchval(
             "SELECT reloptions FROM pg_class WHERE oid = ('keap.' || quote_ident($1))::regclass",
             view,
