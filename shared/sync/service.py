@@ -68,7 +68,7 @@ async def run(
         current.keap_requests = lambda: keap.requests
         budget.spend()  # the database connection
         # The connection opens while the first page is read from Keap.
-        async with Store.open(env.database, eager=False) as store:
+        async with Store.open(env.database, account=coordinator.account, eager=False) as store:
             if kind == "reconcile":
                 await reconcile_streams(current, keap, store, names)
             else:

@@ -98,10 +98,11 @@ async def legacy_database(conn: Any) -> None:
     names = ["object tables", "children of deleted records", "quarantine", "product details"]
     for number, migration in enumerate(load()[1:5], start=1):
         await conn.execute(migration.sql)
+        # Literal values: the old migrator ran in another process, so this connection must
+        # not hold a prepared statement of the migrator's with an integer parameter.
         await conn.execute(
-            "INSERT INTO keap.schema_migrations (version, name) VALUES ($1, $2)",
-            number,
-            names[number - 1],
+            "INSERT INTO keap.schema_migrations (version, name) "  # noqa: S608
+            f"VALUES ({number}, '{names[number - 1]}')"
         )
 
 
