@@ -62,7 +62,7 @@ async def fetch_pages(contacts: int) -> list[str]:
 
 
 async def timed_upsert(conn: asyncpg.Connection, pages: list[str], fresh: bool) -> float:
-    store = Store(conn)
+    store = Store(conn, "default")
     if fresh:
         await conn.execute("DROP SCHEMA IF EXISTS keap CASCADE")
         await store.migrate()

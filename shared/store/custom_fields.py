@@ -1,6 +1,6 @@
 """Custom fields as typed columns: a view `keap.<object>_custom` per object.
 
-Each view has the record's `id` and one column per custom field Keap's model endpoint
+Each view has the record's `account` and `id` and one column per custom field Keap's model endpoint
 describes (`keap.custom_fields` keeps the definitions per account), named from the field's
 label in snake_case and typed from its field type. Values are read from
 `raw->'custom_fields'` through the `keap.cf_*` functions, which give NULL for a value of
@@ -77,6 +77,7 @@ class Field:
     field_type: str
     field_name: str | None = None
     options: tuple[str, ...] = ()
+    account: str = ""  # whose model it is (ids are an account's own)
 
     @classmethod
     def from_model(cls, item: Mapping[str, Any]) -> Field | None:
@@ -97,10 +98,16 @@ class Field:
 
 @dataclass(frozen=True)
 class Column:
-    field: Field
+    """A column of the view: one field per account that has it, each read by its own id."""
+
+    fields: tuple[Field, ...]
     name: str
     type: str
     reader: str
+
+    @property
+    def field(self) -> Field:
+        return self.fields[0]
 
 
 def snake_case(label: str) -> str:
@@ -110,28 +117,37 @@ def snake_case(label: str) -> str:
     return name.rstrip("_")
 
 
-def _order(field: Field) -> tuple[int, int | str]:
-    return (0, int(field.id)) if field.id.isdigit() else (1, field.id)
+def _order(field: Field) -> tuple[int, int | str, str]:
+    key: tuple[int, int | str] = (0, int(field.id)) if field.id.isdigit() else (1, field.id)
+    return (*key, field.account)
 
 
 def columns(fields: Sequence[Field]) -> list[Column]:
-    """One column per field, in field id order. A name taken already (by `id` or an older
-    field) gets the field's id as a suffix; a label without letters or digits is `field_<id>`."""
-    taken = {"id"}
-    out = []
+    """One column per field, in field id order. A name taken already (by `account`, `id` or
+    an older field) gets the field's id as a suffix; a label without letters or digits is
+    `field_<id>`. Fields of different accounts with the same name and type share a column."""
+    taken = {"account", "id"}
+    built: list[Column] = []
+    shared: dict[tuple[str, str], int] = {}  # (base name, type) -> index in `built`
     for field in sorted(fields, key=_order):
+        column_type, reader = COLUMN_TYPES.get(field.field_type, UNKNOWN_TYPE)
         base = snake_case(field.label) or f"field_{field.id}"
         if base[0].isdigit():
             base = f"f_{base}"
+        at = shared.get((base, column_type))
+        if at is not None and field.account not in {f.account for f in built[at].fields}:
+            column = built[at]
+            built[at] = Column((*column.fields, field), column.name, column.type, column.reader)
+            continue
         name = base
         if name in taken:
             name = f"{base}_{snake_case(field.id) or len(taken)}"
         while name in taken:
             name += "_"
         taken.add(name)
-        column_type, reader = COLUMN_TYPES.get(field.field_type, UNKNOWN_TYPE)
-        out.append(Column(field, name, column_type, reader))
-    return out
+        shared.setdefault((base, column_type), len(built))
+        built.append(Column((field,), name, column_type, reader))
+    return built
 
 
 def _literal(text: str) -> str:
@@ -142,11 +158,18 @@ def view_name(obj: str) -> str:
     return f"keap.{obj}_custom"
 
 
+def _reading(column: Column) -> str:
+    """Each account's rows read their own field's value; other accounts' rows are NULL."""
+    cases = " ".join(
+        f"WHEN {_literal(f.account)} THEN {column.reader}(cf.v -> {_literal(f.id)})"
+        for f in column.fields
+    )
+    return f"CASE t.account {cases} END"
+
+
 def view_sql(obj: str, cols: Sequence[Column]) -> list[str]:
     """The statements that create `keap.<obj>_custom` and describe its columns."""
-    selected = ["t.id"] + [
-        f'{c.reader}(cf.v -> {_literal(c.field.id)}) AS "{c.name}"' for c in cols
-    ]
+    selected = ["t.account", "t.id"] + [f'{_reading(c)} AS "{c.name}"' for c in cols]
     select = ",\n       ".join(selected)
     # Column names are [a-z0-9_] (`columns`), field ids SQL literals (`_literal`).
     create = f"""CREATE VIEW {view_name(obj)} WITH (security_invoker = true) AS
@@ -162,7 +185,11 @@ CROSS JOIN LATERAL (
 ) AS cf"""  # noqa: S608
     comments = [
         f'COMMENT ON COLUMN {view_name(obj)}."{c.name}" IS '
-        + _literal(f"Keap custom field {c.field.id}: {c.field.label} ({c.field.field_type})")
+        + _literal(
+            "Keap custom field "
+            + ", ".join(f"{f.id} of {f.account}" for f in c.fields)
+            + f": {c.field.label} ({c.field.field_type})"
+        )
         for c in cols
     ]
     described = f"COMMENT ON VIEW {view_name(obj)} IS " + _literal(
@@ -179,11 +206,12 @@ def model_hash(fields: Sequence[Field]) -> str:
     return hashlib.sha256(json.dumps(canonical, ensure_ascii=False).encode()).hexdigest()
 
 
-async def models_read_at(store: Store, account: str) -> dict[str, datetime]:
-    """When each object's model was last read for `account`."""
+async def models_read_at(store: Store) -> dict[str, datetime]:
+    """When each object's model was last read for the store's account."""
     async with store.statements_in_turn() as conn:
         rows = await conn.fetch(
-            "SELECT object, read_at FROM keap.custom_field_models WHERE account = $1", account
+            "SELECT object, read_at FROM keap.custom_field_models WHERE account = $1",
+            store.account,
         )
     return {r["object"]: r["read_at"] for r in rows}
 
@@ -194,8 +222,8 @@ WHERE account = $1 AND object = $2 AND model_hash = $3
 """
 
 _ALL_FIELDS = """
-SELECT DISTINCT ON (id) id, label, field_type, field_name, options
-FROM keap.custom_fields WHERE object = $1 ORDER BY id, account
+SELECT account, id, label, field_type, field_name, options
+FROM keap.custom_fields WHERE object = $1
 """
 
 _SAVE_MODEL = """
@@ -205,12 +233,14 @@ SET model_hash = excluded.model_hash, read_at = now(), built_at = now()
 """
 
 
-async def apply_model(store: Store, account: str, obj: str, fields: Sequence[Field]) -> bool:
-    """Record `account`'s model of `obj`; rebuild the view if it changed (True if so).
+async def apply_model(store: Store, obj: str, fields: Sequence[Field]) -> bool:
+    """Record the store's account's model of `obj`; rebuild the view if it changed (True
+    if so).
 
-    The view has the fields of every account's model of `obj` (an id once). A reader
+    The view has the fields of every account's model of `obj` (see `columns`). A reader
     holding the view longer than `LOCK_TIMEOUT` makes this raise a `StoreError`
     (SQLSTATE 55P03) with nothing changed; the next run tries again."""
+    account = store.account
     digest = model_hash(fields)
     async with store.statements_in_turn() as conn:
         if await conn.fetchval(_SAME_MODEL + " RETURNING 1", account, obj, digest):
@@ -237,14 +267,15 @@ async def apply_model(store: Store, account: str, obj: str, fields: Sequence[Fie
                 r["field_type"],
                 r["field_name"],
                 tuple(json.loads(r["options"])),
+                r["account"],
             )
             for r in await conn.fetch(_ALL_FIELDS, obj)
         ]
         cols = columns(every)
         await conn.executemany(
-            "UPDATE keap.custom_fields SET column_name = $3, column_type = $4 "
-            "WHERE object = $1 AND id = $2",
-            [(obj, c.field.id, c.name, c.type) for c in cols],
+            "UPDATE keap.custom_fields SET column_name = $4, column_type = $5 "
+            "WHERE account = $1 AND object = $2 AND id = $3",
+            [(f.account, obj, f.id, c.name, c.type) for c in cols for f in c.fields],
         )
         await conn.execute(f"DROP VIEW IF EXISTS {view_name(obj)}")
         for statement in view_sql(obj, cols):

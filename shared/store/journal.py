@@ -65,15 +65,15 @@ def _time(value: str | None) -> Any:
 
 
 class RunJournal:
-    """Writes one run's progress for `account` through `store` (see the module docstring).
+    """Writes one run's progress for the store's account (see the module docstring).
 
     The start and each checkpoint are written in order behind the run's back, taking
     their turn at the connection between pages (the start opens it beside the run's first
     Keap request, as the first page would); the end waits for them."""
 
-    def __init__(self, store: Store, account: str, retention_days: int) -> None:
+    def __init__(self, store: Store, retention_days: int) -> None:
         self.store = store
-        self.account = account
+        self.account = store.account
         self.retention_days = retention_days
         self._last: asyncio.Future[None] | None = None
 
@@ -103,7 +103,8 @@ class RunJournal:
         }
         try:
             async with self.store.statements_in_turn(3 + len(reached)) as conn:
-                tables = await conn.fetch(sql.counts_sql(tuple(reached))) if reached else []
+                counted = sql.counts_sql(tuple(reached))
+                tables = await conn.fetch(counted, self.account) if reached else []
                 rows = {r["stream"]: r for r in tables}
                 async with conn.transaction():
                     await conn.execute(

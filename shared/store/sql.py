@@ -1,6 +1,10 @@
 """The SQL statements of each table, built once from its `Table` description.
 
 Only names from `tables.py` are formatted into the SQL; every value is a parameter.
+
+Every statement over a table belongs to one account: its last parameter is the account's
+name (`_account(n)`), which every row it writes carries and every row it reads, changes or
+deletes matches.
 """
 
 # ruff: noqa: S608
@@ -15,6 +19,11 @@ from shared.store.tables import TABLES, Child, Table
 def _records(key: str | None) -> str:
     """The page's records: `$1` is the list itself, or an object holding it under `key`."""
     return "$1::jsonb" if key is None else f"($1::jsonb -> '{key}')"
+
+
+def _account(n: int) -> str:
+    """The account parameter: `$n`, the statement's last."""
+    return f"${n}::text"
 
 
 def _path(key: str | None, field: str) -> str:
@@ -36,11 +45,11 @@ def _carried(table: Table) -> str:
     return "".join(f", t.raw -> '{c.field}' AS c{n}" for n, c in enumerate(table.children))
 
 
-def _child_ctes(child: Child, n: int) -> str:
+def _child_ctes(child: Child, n: int, account: str) -> str:
     """CTEs over `up` (id, c<n>: the list) that replace the rows of one child table."""
-    key_cols = (child.parent_column, *child.key)
+    key_cols = child.key_columns
     names = child.column_names
-    values = [f"up.id AS {child.parent_column}"]
+    values = [f"{account} AS account", f"up.id AS {child.parent_column}"]
     values += [f"{expr} AS {col}" for col, expr in child.columns]
     if child.raw:
         values.append("e.v AS raw")
@@ -67,7 +76,8 @@ del{n} AS (
     -- An array, not a join: the planner cannot see how few parents `up` holds, and
     -- would otherwise scan the whole child table for them.
     DELETE FROM {child.table} AS c
-    WHERE c.{child.parent_column} = ANY (ARRAY(SELECT id FROM up WHERE {listed} IS NOT NULL))
+    WHERE c.account = {account}
+      AND c.{child.parent_column} = ANY (ARRAY(SELECT id FROM up WHERE {listed} IS NOT NULL))
       AND NOT EXISTS (SELECT 1 FROM kids{n} AS k WHERE {key_match})
 ),
 ins{n} AS (
@@ -86,34 +96,36 @@ def _unchecked(sql: str) -> str:
 @cache
 def upsert_sql(stream: str, key: str | None, checked: bool = False) -> str:
     """One statement that writes a page: `$1` the JSON body, holding the records under
-    `key` (or the list itself for None). Returns the rows written and the page's facts
-    (records, update-time range, greatest id), so Python need not parse the page.
+    `key` (or the list itself for None); `$2` the account. Returns the rows written and
+    the page's facts (records, update-time range, greatest id), so Python need not parse
+    the page.
     Unless `checked`, a malformed value fails the statement instead of becoming NULL."""
     t: Table = TABLES[stream]
+    account = _account(2)
     lets = "".join(f", {expr} AS {name}" for name, expr in t.lets)
     typed = [expr for _, expr in t.columns]
     columns = t.column_names
     updates = ", ".join(
         f"{c} = excluded.{c}" if c != "deleted_at" else "deleted_at = NULL"
         for c in columns
-        if c != "id"
+        if c not in ("account", "id")
     )
     returning = "t.id" + _carried(t)
     sql = f"""
 WITH up AS (
     INSERT INTO {t.name} AS t ({", ".join(columns)})
-    SELECT id, {", ".join(typed)}, {t.created}, upd, r, now(), NULL
+    SELECT {account}, id, {", ".join(typed)}, {t.created}, upd, r, now(), NULL
     FROM (
         SELECT keap.to_bigint(r ->> 'id') AS id, {t.updated} AS upd, r{lets}
         FROM jsonb_array_elements({_records(key)}) AS r
     ) AS s
     WHERE id IS NOT NULL
-    ON CONFLICT (id) DO UPDATE SET {updates}
+    ON CONFLICT (account, id) DO UPDATE SET {updates}
     WHERE {_GUARD}
     RETURNING {returning}
 )"""
     for n, child in enumerate(t.children):
-        sql += _child_ctes(child, n)
+        sql += _child_ctes(child, n, account)
     sql += _facts(t, key, "(SELECT count(*) FROM up)::int")
     return sql if checked else _unchecked(sql)
 
@@ -139,13 +151,14 @@ def facts_sql(stream: str) -> str:
     return _facts(TABLES[stream], None, "0")
 
 
-def _cascade(t: Table) -> str:
+def _cascade(t: Table, account: str) -> str:
     """CTEs over `gone` (the ids just marked deleted) that delete the rows going with them
     (in the same statement, so no reader sees a deleted parent with live children)."""
     return "".join(
         f""",
 cascade{n} AS (
-    DELETE FROM {table} WHERE {column} = ANY (ARRAY(SELECT id FROM gone))
+    DELETE FROM {table}
+    WHERE account = {account} AND {column} = ANY (ARRAY(SELECT id FROM gone))
 )"""
         for n, (table, column) in enumerate(t.gone_with)
     )
@@ -153,28 +166,32 @@ cascade{n} AS (
 
 @cache
 def mark_deleted_sql(stream: str) -> str:
-    """`$1` ids; `$2` only rows last written before this time (NULL: any). Returns ids."""
+    """`$1` ids; `$2` only rows last written before this time (NULL: any); `$3` the
+    account. Returns ids."""
     t = TABLES[stream]
+    account = _account(3)
     sql = f"""
 WITH gone AS (
     UPDATE {t.name} SET deleted_at = now()
-    WHERE id = ANY($1::bigint[]) AND deleted_at IS NULL
+    WHERE account = {account} AND id = ANY($1::bigint[]) AND deleted_at IS NULL
       AND ($2::timestamptz IS NULL OR synced_at < $2::timestamptz)
     RETURNING id
 )"""
     # Ids Keap no longer has need no quarantine either.
     sql += f""",
 unquarantined AS (
-    DELETE FROM keap.quarantine WHERE stream = '{stream}' AND id = ANY($1::bigint[])
+    DELETE FROM keap.quarantine
+    WHERE account = {account} AND stream = '{stream}' AND id = ANY($1::bigint[])
 )"""
-    return sql + _cascade(t) + "\nSELECT id FROM gone"
+    return sql + _cascade(t, account) + "\nSELECT id FROM gone"
 
 
 @cache
 def refresh_sql(stream: str, key: str | None, checked: bool = False) -> str:
     """Bring `refresh_fields` of live rows in line with a listing (`$1`, `key` as in
-    `upsert_sql`), children included. Returns the number of rows changed."""
+    `upsert_sql`; `$2` the account), children included. Returns the number of rows changed."""
     t = TABLES[stream]
+    account = _account(2)
     fields = t.refresh_fields
     patch = ", ".join(f"'{f}', src.r -> '{f}'" for f in fields)
     changed = " OR ".join(f"t.raw -> '{f}' IS DISTINCT FROM src.r -> '{f}'" for f in fields)
@@ -187,11 +204,12 @@ WITH src AS (
 up AS (
     UPDATE {t.name} AS t SET raw = t.raw || jsonb_build_object({patch}), synced_at = now()
     FROM src
-    WHERE t.id = src.id AND t.deleted_at IS NULL AND {present} AND ({changed})
+    WHERE t.account = {account} AND t.id = src.id AND t.deleted_at IS NULL
+      AND {present} AND ({changed})
     RETURNING t.id{_carried(t)}
 )"""
     for n, child in enumerate(t.children):
-        sql += _child_ctes(child, n)
+        sql += _child_ctes(child, n, account)
     sql += "\nSELECT count(*)::int FROM up"
     return sql if checked else _unchecked(sql)
 
@@ -200,47 +218,57 @@ up AS (
 def reconcile_window_sql(stream: str) -> str:
     """Compare Keap's ids in the window (`$1`, `$2`] (`$2` NULL: no upper end) with the
     table: mark live rows Keap no longer lists as deleted (unless written since `$4`),
-    and return them along with Keap ids the table lacks."""
+    and return them along with Keap ids the table lacks. `$5` the account."""
     t = TABLES[stream]
     table = t.name
+    account = _account(5)
     return f"""
 WITH gone AS (
     UPDATE {table} AS t SET deleted_at = now()
-    WHERE t.id > $1::bigint AND ($2::bigint IS NULL OR t.id <= $2::bigint)
+    WHERE t.account = {account} AND t.id > $1::bigint AND ($2::bigint IS NULL OR t.id <= $2::bigint)
       AND t.deleted_at IS NULL AND t.synced_at < $4::timestamptz
       AND NOT (t.id = ANY($3::bigint[]))
     RETURNING t.id
 ),
 unquarantined AS (
     DELETE FROM keap.quarantine AS q
-    WHERE q.stream = '{stream}' AND q.id > $1::bigint AND ($2::bigint IS NULL OR q.id <= $2::bigint)
+    WHERE q.account = {account} AND q.stream = '{stream}'
+      AND q.id > $1::bigint AND ($2::bigint IS NULL OR q.id <= $2::bigint)
       AND NOT (q.id = ANY($3::bigint[])) AND q.last_failed_at < $4::timestamptz
-){_cascade(t)}
+){_cascade(t, account)}
 SELECT
     coalesce((SELECT array_agg(id ORDER BY id) FROM gone), '{{}}') AS deleted,
     coalesce((SELECT array_agg(k ORDER BY k) FROM unnest($3::bigint[]) AS k
               WHERE NOT EXISTS (SELECT 1 FROM {table} AS x
-                                WHERE x.id = k AND x.deleted_at IS NULL)), '{{}}') AS missing"""
+                                WHERE x.account = {account} AND x.id = k
+                                  AND x.deleted_at IS NULL)), '{{}}') AS missing"""
 
 
 @cache
 def live_ids_sql(stream: str) -> str:
-    return f"SELECT id FROM {TABLES[stream].name} WHERE deleted_at IS NULL ORDER BY id"
+    """`$1` the account."""
+    return (
+        f"SELECT id FROM {TABLES[stream].name} "
+        f"WHERE account = {_account(1)} AND deleted_at IS NULL ORDER BY id"
+    )
 
 
 @cache
 def counts_sql(streams: tuple[str, ...] | None = None) -> str:
-    """Per table (of `streams`, or all): live rows, deleted rows, last write, ..."""
+    """Per table (of `streams`, or all), the account's (`$1`) rows: live rows, deleted rows,
+    last write, ..."""
     chosen = {s: t for s, t in TABLES.items() if streams is None or s in streams}
+    account = _account(1)
     parts = [
         f"""SELECT '{s}' AS stream,
        count(*) FILTER (WHERE deleted_at IS NULL)::bigint AS rows,
        count(*) FILTER (WHERE deleted_at IS NOT NULL)::bigint AS deleted,
        max(synced_at) AS last_synced_at,
        max(keap_updated_at) AS newest_update,
-       (SELECT count(*) FROM keap.quarantine WHERE stream = '{s}')::bigint AS quarantined,
+       (SELECT count(*) FROM keap.quarantine
+        WHERE account = {account} AND stream = '{s}')::bigint AS quarantined,
        {_details_pending(t)} AS details_pending
-FROM {t.name}"""
+FROM {t.name} WHERE account = {account}"""
         for s, t in chosen.items()
     ]
     return "\nUNION ALL\n".join(parts)
@@ -255,43 +283,52 @@ def _details_pending(t: Table) -> str:
     )
 
 
-# A record that failed again replaces its entry and counts one more attempt.
-QUARANTINE_SQL = """
-INSERT INTO keap.quarantine AS q (stream, id, error, raw, source)
-SELECT $1, e.id, e.error, e.raw, $2
+# A record that failed again replaces its entry and counts one more attempt. `$6` the account.
+QUARANTINE_SQL = f"""
+INSERT INTO keap.quarantine AS q (account, stream, id, error, raw, source)
+SELECT {_account(6)}, $1, e.id, e.error, e.raw, $2
 FROM unnest($3::bigint[], $4::text[], $5::text[]) AS e(id, error, raw)
-ON CONFLICT (stream, id) DO UPDATE SET
+ON CONFLICT (account, stream, id) DO UPDATE SET
     error = excluded.error, raw = coalesce(excluded.raw, q.raw), source = excluded.source,
     attempts = q.attempts + 1, last_failed_at = now()"""
 
-QUARANTINED_SQL = """
+QUARANTINED_SQL = f"""
 SELECT stream, id, error, source, attempts, first_failed_at, last_failed_at
-FROM keap.quarantine ORDER BY last_failed_at DESC, stream, id LIMIT $1"""
+FROM keap.quarantine WHERE account = {_account(2)}
+ORDER BY last_failed_at DESC, stream, id LIMIT $1"""
 
 
 @cache
 def unquarantine_sql() -> str:
-    """Forget quarantined records written since they failed (by any path)."""
-    return ";\n".join(
-        f"""DELETE FROM keap.quarantine AS q USING {t.name} AS t
-WHERE q.stream = '{s}' AND t.id = q.id AND t.synced_at > q.last_failed_at"""
-        for s, t in TABLES.items()
+    """Forget the account's (`$1`) quarantined records written since they failed (by
+    any path)."""
+    account = _account(1)
+    deletes = ",\n".join(
+        f"""forget{n} AS (
+    DELETE FROM keap.quarantine AS q USING {t.name} AS t
+    WHERE q.account = {account} AND q.stream = '{s}'
+      AND t.account = q.account AND t.id = q.id AND t.synced_at > q.last_failed_at
+)"""
+        for n, (s, t) in enumerate(TABLES.items())
     )
+    return f"WITH {deletes}\nSELECT 1"
 
 
 @cache
 def pending_details_sql(stream: str) -> str:
-    """Live rows written since their details were read (`$1` at most, newest first)."""
+    """Live rows of the account (`$2`) written since their details were read (`$1` at
+    most, newest first)."""
     return f"""
 SELECT id FROM {TABLES[stream].name}
-WHERE deleted_at IS NULL AND (details_read_at IS NULL OR details_read_at < synced_at)
+WHERE account = {_account(2)}
+  AND deleted_at IS NULL AND (details_read_at IS NULL OR details_read_at < synced_at)
 ORDER BY synced_at DESC, id LIMIT $1"""
 
 
 @cache
 def details_sql(stream: str) -> str:
     """Write the detail columns from records (`$1`, a JSON list, as the per-id GET
-    returns them). Returns the number of rows written."""
+    returns them; `$2` the account). Returns the number of rows written."""
     t = TABLES[stream]
     sets = ", ".join(f"{column} = {expr}" for column, expr in t.details)
     return f"""
@@ -300,7 +337,7 @@ WITH written AS (
     FROM (
         SELECT keap.to_bigint(r ->> 'id') AS id, r FROM jsonb_array_elements($1::jsonb) AS r
     ) AS d
-    WHERE t.id = d.id AND t.deleted_at IS NULL
+    WHERE t.account = {_account(2)} AND t.id = d.id AND t.deleted_at IS NULL
     RETURNING 1
 )
 SELECT count(*)::int FROM written"""

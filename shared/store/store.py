@@ -183,10 +183,17 @@ class DeleteWindow:
 
 
 class Store:
-    """The `keap` schema on one connection. `async with Store.open(database) as store:`."""
+    """One account's rows of the `keap` schema, on one connection:
+    `async with Store.open(database, account=name) as store:`.
 
-    def __init__(self, conn: Any) -> None:
+    Every statement over a table carries `account`: the rows it writes are the account's,
+    and it reads, changes and deletes no other account's rows."""
+
+    def __init__(self, conn: Any, account: str) -> None:
+        if not isinstance(account, str) or not account:
+            raise ValueError("a store belongs to one account: name it")
         self.conn = conn
+        self.account = account
         self.statements = 0  # round trips made (Cloudflare counts socket use, not these)
         self._database: Database | None = None
         self._migrate_schema = True
@@ -196,15 +203,20 @@ class Store:
     @classmethod
     @contextlib.asynccontextmanager
     async def open(
-        cls, database: Database, *, migrate_schema: bool = True, eager: bool = True
+        cls,
+        database: Database,
+        *,
+        account: str,
+        migrate_schema: bool = True,
+        eager: bool = True,
     ) -> AsyncIterator[Store]:
-        """A store on a new connection, migrated first (`migrate_schema`).
+        """`account`'s store on a new connection, migrated first (`migrate_schema`).
 
         Not `eager`: the connection opens at the first statement (a run reads its first page
         from Keap before it needs the database), and a failure to connect surfaces there, as
         the `StoreError` it would have been here.
         """
-        store = cls(None)
+        store = cls(None, account)
         store._database, store._migrate_schema = database, migrate_schema
         try:
             if eager:
@@ -290,7 +302,7 @@ class Store:
         for part in (records[:half], records[half:]):
             payload = json.dumps(part, ensure_ascii=False, separators=(",", ":"))
             try:
-                row = await self._run(sql.upsert_sql(stream, None, True), payload)
+                row = await self._run(sql.upsert_sql(stream, None, True), payload, self.account)
                 facts = facts.plus(PageFacts(**dict(row)))
             except StoreError as exc:
                 if not exc.about_a_record:
@@ -309,6 +321,7 @@ class Store:
         and update time, so the sync moves past it)."""
         raw = json.dumps(record, separators=(",", ":"))  # ASCII: storable anywhere
         try:
+            # Reads the record alone, no table: no account to match.
             facts = PageFacts(**dict(await self._run(sql.facts_sql(stream), f"[{raw}]")))
         except StoreError as exc:  # even its JSON is refused: the id, from Python
             if not exc.about_a_record:
@@ -327,13 +340,13 @@ class Store:
             refused=(RefusedRecord(record_id, why, raw),),
         )
 
-    async def _run(self, statement: str, payload: str) -> Any:
+    async def _run(self, statement: str, payload: str, *args: Any) -> Any:
         """One statement over a JSON payload (in a savepoint within a caller's transaction)."""
         async with self._statement() as conn:
             if not conn.is_in_transaction():
-                return await conn.fetchrow(statement, payload)
+                return await conn.fetchrow(statement, payload, *args)
             async with conn.transaction():  # a savepoint keeps the caller's alive
-                return await conn.fetchrow(statement, payload)
+                return await conn.fetchrow(statement, payload, *args)
 
     async def _fast_then_checked(
         self, build: Any, stream: str, items_key: str | None, payload: str
@@ -341,11 +354,11 @@ class Store:
         """Run a page statement with plain casts; if a malformed value makes one fail
         (the statement wrote nothing), run it again with the NULL-giving casts."""
         try:
-            return await self._run(build(stream, items_key), payload)
+            return await self._run(build(stream, items_key), payload, self.account)
         except StoreError as exc:
             if not (exc.sqlstate or "").startswith(DATA_EXCEPTION):
                 raise
-        return await self._run(build(stream, items_key, True), payload)
+        return await self._run(build(stream, items_key, True), payload, self.account)
 
     async def upsert_records(self, stream: str, records: Sequence[dict[str, Any]]) -> int:
         """Write records in one statement; returns how many rows changed."""
@@ -366,14 +379,14 @@ class Store:
         """Ids of live rows whose details (see `Table.details`) are not read for the
         version written, newest first."""
         async with self._statement() as conn:
-            rows = await conn.fetch(sql.pending_details_sql(stream), limit)
+            rows = await conn.fetch(sql.pending_details_sql(stream), limit, self.account)
         return [r["id"] for r in rows]
 
     async def write_details(self, stream: str, payload: str) -> int:
         """Write the detail columns from records as the per-id GET returns them (`payload`,
         a JSON list); returns the rows written."""
         payload, _ = clean_page(payload, None)
-        row = await self._run(sql.details_sql(stream), payload)
+        row = await self._run(sql.details_sql(stream), payload, self.account)
         return int(row[0])
 
     async def quarantine(self, stream: str, records: Sequence[RefusedRecord], source: str) -> None:
@@ -389,13 +402,14 @@ class Store:
                 [r.id for r in records],
                 [r.error for r in records],
                 [r.raw for r in records],
+                self.account,
             )
 
     async def quarantined(self, limit: int = 50) -> list[Quarantined]:
         """The quarantine, newest failure first, once records written since are let go."""
         async with self._statement(2) as conn:
-            await conn.execute(sql.unquarantine_sql())
-            rows = await conn.fetch(sql.QUARANTINED_SQL, limit)
+            await conn.execute(sql.unquarantine_sql(), self.account)
+            rows = await conn.fetch(sql.QUARANTINED_SQL, limit, self.account)
         return [Quarantined(**dict(r)) for r in rows]
 
     async def mark_deleted(
@@ -405,7 +419,9 @@ class Store:
         if not ids:
             return []
         async with self._statement() as conn:
-            rows = await conn.fetch(sql.mark_deleted_sql(stream), list(ids), written_before)
+            rows = await conn.fetch(
+                sql.mark_deleted_sql(stream), list(ids), written_before, self.account
+            )
         return [r["id"] for r in rows]
 
     async def reconcile_window(
@@ -419,20 +435,25 @@ class Store:
         """Compare Keap's ids in (`after`, `upto`] with the table (see `sql`)."""
         async with self._statement() as conn:
             row = await conn.fetchrow(
-                sql.reconcile_window_sql(stream), after, upto, list(keap_ids), listed_at
+                sql.reconcile_window_sql(stream),
+                after,
+                upto,
+                list(keap_ids),
+                listed_at,
+                self.account,
             )
         return DeleteWindow(list(row["deleted"]), list(row["missing"]))
 
     async def live_ids(self, stream: str) -> list[int]:
         """Every live id of a table (for the small streams Keap cannot list by id)."""
         async with self._statement() as conn:
-            rows = await conn.fetch(sql.live_ids_sql(stream))
+            rows = await conn.fetch(sql.live_ids_sql(stream), self.account)
         return [r["id"] for r in rows]
 
     async def counts(self) -> dict[str, dict[str, Any]]:
         """Per table: live rows, rows marked deleted, last write, newest Keap update."""
         async with self._statement() as conn:
-            rows = await conn.fetch(sql.counts_sql())
+            rows = await conn.fetch(sql.counts_sql(), self.account)
         return {
             r["stream"]: {
                 "rows": r["rows"],

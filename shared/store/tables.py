@@ -64,8 +64,18 @@ class Child:
     raw: bool = False  # keep the element's JSON in a `raw` column
 
     @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The primary key: the account, the parent and the child's own key."""
+        return ("account", self.parent_column, *self.key)
+
+    @property
     def column_names(self) -> tuple[str, ...]:
-        return (self.parent_column, *(c for c, _ in self.columns), *(("raw",) if self.raw else ()))
+        return (
+            "account",
+            self.parent_column,
+            *(c for c, _ in self.columns),
+            *(("raw",) if self.raw else ()),
+        )
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,7 @@ class Table:
     @property
     def column_names(self) -> tuple[str, ...]:
         return (
+            "account",  # with `id`, the primary key
             "id",
             *(c for c, _ in self.columns),
             "keap_created_at",

@@ -29,26 +29,26 @@ DEPENDENT_OBJECTS = "2BP01"  # a view of the owner's reads this one: it cannot b
 
 
 async def read_models(
-    run: Run, keap: KeapClient, store: Store, names: list[str], account: str, *, full: bool
+    run: Run, keap: KeapClient, store: Store, names: list[str], *, full: bool
 ) -> list[str]:
     """Read the models of `names` that are due and apply them; the objects whose view
     was rebuilt."""
     rebuilt = []
-    for spec in await _due(store, names, account, full):
+    for spec in await _due(store, names, full):
         if run.must_stop():
             break
         fields = await _read_model(keap, spec)
-        if fields is not None and await _apply(store, account, spec.name, fields):
+        if fields is not None and await _apply(store, spec.name, fields):
             rebuilt.append(spec.name)
     return rebuilt
 
 
-async def _due(store: Store, names: list[str], account: str, full: bool) -> list[StreamSpec]:
+async def _due(store: Store, names: list[str], full: bool) -> list[StreamSpec]:
     """The objects with a model whose model this run reads."""
     specs = [get_stream(n) for n in names if get_stream(n).model_path]
     if full or not specs:
         return specs
-    read_at = await custom_fields.models_read_at(store, account)
+    read_at = await custom_fields.models_read_at(store)
     now = timefmt.now()
     return [s for s in specs if now - read_at.get(s.name, EVER) >= INCREMENTAL_EVERY]
 
@@ -69,9 +69,9 @@ async def _read_model(keap: KeapClient, spec: StreamSpec) -> list[custom_fields.
     return [f for f in map(custom_fields.Field.from_model, listed) if f is not None]
 
 
-async def _apply(store: Store, account: str, obj: str, fields: list[custom_fields.Field]) -> bool:
+async def _apply(store: Store, obj: str, fields: list[custom_fields.Field]) -> bool:
     try:
-        return await custom_fields.apply_model(store, account, obj, fields)
+        return await custom_fields.apply_model(store, obj, fields)
     except StoreError as exc:
         if exc.sqlstate == LOCK_NOT_AVAILABLE:
             log.warning("%s: a reader holds its custom field view; rebuilt later", obj)

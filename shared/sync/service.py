@@ -59,8 +59,8 @@ async def run(
     credentials = CountingCredentials(coordinator, budget)
     retention = env.settings.RUN_RETENTION_DAYS
     # The connection opens while the first page is read from Keap.
-    async with Store.open(env.database, eager=False) as store:
-        journal = RunJournal(store, coordinator.account, retention)
+    async with Store.open(env.database, account=coordinator.account, eager=False) as store:
+        journal = RunJournal(store, retention)
         async with (
             Run(coordinator, budget, kind, names, journal=journal) as current,
             KeapClient(
@@ -85,9 +85,7 @@ async def run(
                     overlap_s=overlap_s,
                     page_size=page_size,
                 )
-                await read_models(
-                    current, keap, store, names, coordinator.account, full=kind == "full"
-                )
+                await read_models(current, keap, store, names, full=kind == "full")
     result = current.result
     log.info(
         "run %s ended %s: %d Keap requests, %d subrequests, %.1f s",

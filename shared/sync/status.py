@@ -85,7 +85,7 @@ async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
     database_error = None
     if env.database is not None:
         try:
-            async with Store.open(env.database) as store:
+            async with Store.open(env.database, account=account) as store:
                 quarantine = [
                     {k: _shown(v) for k, v in asdict(q).items()}
                     for q in await store.quarantined(QUARANTINE_SHOWN)

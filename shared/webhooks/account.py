@@ -95,7 +95,7 @@ class AccountWebhooks:
             # A spent daily quota is not remembered: a new client asks Keap again.
             keap = self._drain_keap = drain_keap_client(self.env, self._credentials)
         try:
-            async with EventApplier(self.env, keap) as apply:
+            async with EventApplier(self.env, keap, self.account) as apply:
                 await self.queue.drain(apply)
         except Exception as exc:  # closing a broken connection, say: the queue is intact
             log.warning("hook queue drain ended with %s", type(exc).__name__)

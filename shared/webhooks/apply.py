@@ -39,10 +39,12 @@ def drain_keap_client(env: WorkerEnv, credentials: Credentials) -> KeapClient:
 
 
 class EventApplier:
-    """`shared.webhooks.queue.Applier` over the Keap client and the Postgres store."""
+    """`shared.webhooks.queue.Applier` over the Keap client and the Postgres store of the
+    queue's account."""
 
-    def __init__(self, env: WorkerEnv, keap: KeapClient) -> None:
+    def __init__(self, env: WorkerEnv, keap: KeapClient, account: str) -> None:
         self._database = env.database
+        self._account = account
         self._keap = keap
         self._stack = contextlib.AsyncExitStack()
         self._store: Store | None = None
@@ -61,7 +63,9 @@ class EventApplier:
         if self._database is None:  # raised per batch, so the queue backs off
             raise RuntimeError("the coordinator has no database binding (HYPERDRIVE)")
         if self._store is None or self._store.is_closed:
-            self._store = await self._stack.enter_async_context(Store.open(self._database))
+            self._store = await self._stack.enter_async_context(
+                Store.open(self._database, account=self._account)
+            )
         return self._store
 
     async def __call__(self, stream: str, action: str, ids: list[int]) -> Applied:

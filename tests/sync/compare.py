@@ -10,6 +10,7 @@ import asyncpg
 import httpx
 
 from shared.keap.streams import STREAMS, StreamSpec
+from shared.store.tables import TABLES
 
 API_KEY_HEADER = {"X-Keap-API-Key": "sandbox-api-key"}
 
@@ -41,32 +42,35 @@ async def keap_records(api_base: str, spec: StreamSpec) -> dict[int, dict[str, A
                 return out
 
 
-async def db_records(dsn: str, stream: str) -> dict[int, dict[str, Any]]:
-    """Live rows of a table, as the raw records they were written from."""
+async def db_records(dsn: str, stream: str, account: str = "default") -> dict[int, dict[str, Any]]:
+    """Live rows of a table of one account, as the raw records they were written from."""
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch(
-            f"SELECT id, raw FROM keap.{stream} WHERE deleted_at IS NULL"  # noqa: S608
+            f"SELECT id, raw FROM keap.{stream} WHERE account = $1 AND deleted_at IS NULL",  # noqa: S608
+            account,
         )
     finally:
         await conn.close()
     return {r["id"]: json.loads(r["raw"]) for r in rows}
 
 
-async def db_pairs(dsn: str, query: str) -> set[tuple[int, int]]:
+async def db_pairs(dsn: str, query: str, *args: Any) -> set[tuple[int, int]]:
     conn = await asyncpg.connect(dsn)
     try:
-        return {tuple(r) for r in await conn.fetch(query)}  # type: ignore[misc]
+        return {tuple(r) for r in await conn.fetch(query, *args)}  # type: ignore[misc]
     finally:
         await conn.close()
 
 
-async def assert_db_matches_keap(dsn: str, api_base: str, streams: list[str] | None = None) -> None:
-    """Every live row equals Keap's record, and every Keap record has its row."""
+async def assert_db_matches_keap(
+    dsn: str, api_base: str, streams: list[str] | None = None, account: str = "default"
+) -> None:
+    """Every live row of `account` equals Keap's record, and every Keap record has its row."""
     for name in streams or list(STREAMS):
         spec = STREAMS[name]
         keap = await keap_records(api_base, spec)
-        db = await db_records(dsn, name)
+        db = await db_records(dsn, name, account)
         assert set(db) == set(keap), (
             f"{name}: missing {sorted(set(keap) - set(db))[:10]}, "
             f"extra {sorted(set(db) - set(keap))[:10]}"
@@ -76,11 +80,40 @@ async def assert_db_matches_keap(dsn: str, api_base: str, streams: list[str] | N
         if name == "contacts":
             wanted = {(c, int(t)) for c, r in keap.items() for t in r.get("tag_ids") or []}
             # Every row, deleted contacts' included: their tag rows must be gone with them.
-            query = "SELECT contact_id, tag_id FROM keap.contact_tags"
-            assert await db_pairs(dsn, query) == wanted, "contact_tags differ from tag_ids"
+            query = "SELECT contact_id, tag_id FROM keap.contact_tags WHERE account = $1"
+            pairs = await db_pairs(dsn, query, account)
+            assert pairs == wanted, "contact_tags differ from tag_ids"
         if name == "orders":
             wanted = {
                 (o, int(i["id"])) for o, r in keap.items() for i in r.get("order_items") or []
             }
-            query = "SELECT order_id, id FROM keap.order_items"
-            assert await db_pairs(dsn, query) == wanted, "order_items differ from the orders"
+            query = "SELECT order_id, id FROM keap.order_items WHERE account = $1"
+            pairs = await db_pairs(dsn, query, account)
+            assert pairs == wanted, "order_items differ from the orders"
+
+
+# Every table whose rows belong to an account, and its key after the account.
+ACCOUNT_TABLES = {
+    **{stream: "id" for stream in TABLES},
+    "contact_tags": "contact_id, tag_id",
+    "order_items": "order_id, id",
+    "quarantine": "stream, id",
+}
+
+
+async def account_rows(dsn: str, account: str) -> dict[str, list[dict[str, Any]]]:
+    """Every row of `account`, every column, per table in key order."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return {
+            table: [
+                dict(r)
+                for r in await conn.fetch(
+                    f"SELECT * FROM keap.{table} WHERE account = $1 ORDER BY {key}",  # noqa: S608
+                    account,
+                )
+            ]
+            for table, key in ACCOUNT_TABLES.items()
+        }
+    finally:
+        await conn.close()

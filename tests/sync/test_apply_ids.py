@@ -33,7 +33,7 @@ async def parts(database: str) -> AsyncIterator[Parts]:
         settings = Settings(KEAP_API_BASE=sandbox.api_base)
         credentials = StaticCredentials(KeapAccess(kind="api_key", token=API_KEY))
         conn = await asyncpg.connect(database)
-        store = Store(conn)
+        store = Store(conn, "default")
         await store.migrate()
         try:
             async with KeapClient(settings, credentials) as keap:

@@ -55,7 +55,7 @@ async def test_a_company_fetched_by_id_keeps_every_property(world: SyncWorld) ->
     access = StaticCredentials(KeapAccess(kind="api_key", token=API_KEY))
     async with (
         KeapClient(world.env.settings, access) as keap,
-        Store.open(world.env.database) as store,  # type: ignore[arg-type]
+        Store.open(world.env.database, account="default") as store,  # type: ignore[arg-type]
     ):
         applied = await apply_ids("companies", [5], keap=keap, store=store)
 

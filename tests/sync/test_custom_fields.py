@@ -15,7 +15,9 @@ import pytest
 
 from shared import timefmt
 from shared.store.custom_fields import Field as CustomField
-from shared.store.custom_fields import columns, snake_case
+from shared.store.custom_fields import apply_model, columns, snake_case
+from shared.store.migrations import migrate
+from shared.store.store import Store
 from shared.sync import service
 from tests.sync.conftest import API_KEY, SyncWorld
 
@@ -253,3 +255,30 @@ def test_column_names_are_snake_case_and_collisions_are_resolved_by_field_id() -
     }
     assert snake_case("Renewal Date (UTC)") == "renewal_date_utc"
     assert columns(list(reversed(fields))) == columns(fields)
+
+
+async def test_each_accounts_rows_read_their_own_fields_in_a_shared_view(database: str) -> None:
+    """Field ids are an account's own: `beta`'s field 1 is not `alpha`'s field 1."""
+    conn = await asyncpg.connect(database)
+    try:
+        await migrate(conn)
+        alpha, beta = Store(conn, "alpha"), Store(conn, "beta")
+        fields = [{"id": "1", "content": 80}, {"id": "2", "content": "gold"}]
+        for store in (alpha, beta):
+            record = {"id": "5", "update_time": "2025-01-01T00:00:00.000Z", "custom_fields": fields}
+            await store.upsert_records("contacts", [record])
+        await apply_model(alpha, "contacts", [CustomField("1", "Lead Score", "WHOLE_NUMBER")])
+        await apply_model(
+            beta,
+            "contacts",
+            [CustomField("2", "Lead Score", "WHOLE_NUMBER"), CustomField("1", "Tier", "TEXT")],
+        )
+        rows = await conn.fetch(
+            "SELECT account, lead_score, tier FROM keap.contacts_custom ORDER BY account"
+        )
+    finally:
+        await conn.close()
+
+    # One `lead_score` column for both accounts, each reading its own field; beta's field 2
+    # holds text, so its lead score is NULL; alpha has no `tier`.
+    assert [tuple(r) for r in rows] == [("alpha", 80, None), ("beta", None, "80")]

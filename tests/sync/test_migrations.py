@@ -10,6 +10,7 @@ in one transaction, then `(version, name, statements)` inserted into
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from local.keap_sandbox import SandboxConfig, serve_sandbox
+from shared.keap.streams import STREAMS
 from shared.store.migrations import (
     MIGRATIONS_DIR,
     MigrationError,
@@ -28,8 +31,10 @@ from shared.store.migrations import (
     load,
     migrate,
 )
+from shared.store.store import RefusedRecord, Store
 from tests.conftest import ROOT
 from tests.sync.catalog import catalog
+from tests.sync.compare import account_rows, keap_records
 from tests.sync.supabase_cli import db_push, split
 
 
@@ -98,10 +103,11 @@ async def legacy_database(conn: Any) -> None:
     names = ["object tables", "children of deleted records", "quarantine", "product details"]
     for number, migration in enumerate(load()[1:5], start=1):
         await conn.execute(migration.sql)
+        # Literal values: the old migrator ran in another process, so this connection must
+        # not hold a prepared statement of the migrator's with an integer parameter.
         await conn.execute(
-            "INSERT INTO keap.schema_migrations (version, name) VALUES ($1, $2)",
-            number,
-            names[number - 1],
+            "INSERT INTO keap.schema_migrations (version, name) "  # noqa: S608
+            f"VALUES ({number}, '{names[number - 1]}')"
         )
 
 
@@ -123,6 +129,77 @@ async def test_a_database_migrated_before_the_files_is_carried_over(conn: Any, o
     assert [r["version"] for r in versions] == [m.version for m in load()]
     await migrate(other)
     assert await catalog(conn) == await catalog(other)
+
+
+ACCOUNTS = "20261207000004"  # the migration that gives every row its account
+
+
+def files_before(version: str, folder: Path) -> Path:
+    """A migrations folder holding the files older than `version`."""
+    folder.mkdir()
+    for m in load():
+        if m.version < version:
+            (folder / f"{m.version}_{m.name}.sql").write_text(m.sql)
+    return folder
+
+
+async def fill_one_account(store: Store) -> None:
+    """Every table of a database filled as one account's syncs fill it: Keap's records,
+    contacts and orders deleted (their children gone), product details, quarantine."""
+    small = {"contacts": 300, "orders": 80, "products": 20, "tags": 15}
+    async with serve_sandbox(SandboxConfig(**small)) as keap:
+        for stream, spec in STREAMS.items():
+            records = list((await keap_records(keap.api_base, spec)).values())
+            assert await store.upsert_records(stream, records) == len(records) > 0, stream
+    assert sorted(await store.mark_deleted("contacts", [1, 2, 3])) == [1, 2, 3]
+    assert sorted(await store.mark_deleted("orders", [4, 5])) == [4, 5]
+    await store.write_details("products", '[{"id": "1", "inventory": {"inventory_count": 9}}]')
+    await store.quarantine("contacts", [RefusedRecord(7, "SQLSTATE 23514", "{}")], "sync")
+    await store.quarantine("tags", [RefusedRecord(3, "HTTP 400: invalid id")], "webhook")
+
+
+async def test_a_single_account_database_is_carried_over_to_accounts_without_loss(
+    conn: Any, other: Any, database: str, other_database: str, tmp_path: Path
+) -> None:
+    # `other`: the same rows as the account `default`, written under the newest schema.
+    await migrate(other)
+    await fill_one_account(Store(other, "default"))
+    expected = await account_rows(other_database, "default")
+    assert all(expected.values())  # every table has rows to carry over
+    # `conn`: the schema before accounts, holding those rows.
+    await migrate(conn, files_before(ACCOUNTS, tmp_path / "before"))
+    assert (
+        await conn.fetchval(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_schema = 'keap' AND column_name = 'account' AND table_name = ANY($1)",
+            list(expected),
+        )
+        == 0
+    )
+    for table, rows in expected.items():
+        columns = [c for c in rows[0] if c != "account"]
+        records = [tuple(r[c] for c in columns) for r in rows]
+        await conn.copy_records_to_table(
+            table, schema_name="keap", columns=columns, records=records
+        )
+
+    assert await migrate(conn) == [ACCOUNTS]
+
+    # Every row is there, as it was, now the account `default`'s; and the schema is the
+    # one a new database gets.
+    assert await account_rows(database, "default") == expected
+    assert await catalog(conn) == await catalog(other)
+    # The store of `default` finds them: the same counts, a newer record written in place.
+    migrated = Store(conn, "default")
+    assert await migrated.counts() == await Store(other, "default").counts()
+    contact = json.loads(await conn.fetchval("SELECT raw FROM keap.contacts WHERE id = 10"))
+    contact["given_name"], contact["update_time"] = "Later", "2099-01-01T00:00:00.000Z"
+    assert await migrated.upsert_records("contacts", [contact]) == 1
+    assert await conn.fetchval("SELECT count(*) FROM keap.contacts WHERE id = 10") == 1
+    assert await conn.fetchval("SELECT given_name FROM keap.contacts WHERE id = 10") == "Later"
+    # From now on, every write names its account.
+    with pytest.raises(asyncpg.NotNullViolationError):
+        await conn.execute("INSERT INTO keap.contacts (id, raw) VALUES (100000, '{}')")
 
 
 async def test_files_the_cli_applied_are_skipped_and_new_ones_listed_for_it(

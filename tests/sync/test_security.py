@@ -42,10 +42,10 @@ async def conn(database: str) -> AsyncIterator[Any]:
     c = await asyncpg.connect(database)
     try:
         await migrate(c)
-        store = Store(c)
+        store = Store(c, "default")
         await store.upsert_records("contacts", [contact(1, "2025-01-01T00:00:00.000Z")])
         # A custom field view, as a sync builds it from Keap's model.
-        await apply_model(store, "default", "contacts", [Field("1", "Lead Score", "WHOLE_NUMBER")])
+        await apply_model(store, "contacts", [Field("1", "Lead Score", "WHOLE_NUMBER")])
         await c.execute(
             "INSERT INTO keap.sync_state (account, object, rows) VALUES ('default', 'contacts', 1)"
         )

@@ -22,7 +22,7 @@ from tests.conftest import ROOT
 @pytest.fixture
 async def store(database: str) -> AsyncIterator[Store]:
     conn = await asyncpg.connect(database)
-    s = Store(conn)
+    s = Store(conn, "default")
     await s.migrate()
     try:
         yield s
@@ -55,13 +55,13 @@ async def row(store: Store, table: str, record_id: int) -> dict[str, Any]:
 async def test_migrations_apply_once_even_when_runners_race(database: str) -> None:
     conns = [await asyncpg.connect(database) for _ in range(5)]
     try:
-        applied = await asyncio.gather(*(Store(c).migrate() for c in conns))
+        applied = await asyncio.gather(*(Store(c, "default").migrate() for c in conns))
         every = [m.version for m in load()]
         assert sorted(applied) == [[], [], [], [], every]
         assert await current_version(conns[0]) == latest_version()
         versions = await conns[0].fetch("SELECT version FROM keap.schema_migrations")
         assert sorted(r["version"] for r in versions) == every
-        assert await Store(conns[1]).migrate() == []
+        assert await Store(conns[1], "default").migrate() == []
     finally:
         for c in conns:
             await c.close()

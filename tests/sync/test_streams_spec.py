@@ -173,7 +173,7 @@ async def test_every_request_a_real_run_sends_fits_the_spec(few: SyncWorld) -> N
     access = StaticCredentials(KeapAccess(kind="api_key", token=API_KEY))
     async with (
         KeapClient(world.env.settings, access) as keap,
-        Store.open(world.env.database) as store,  # type: ignore[arg-type]
+        Store.open(world.env.database, account="default") as store,  # type: ignore[arg-type]
     ):
         for name in STREAM_NAMES:
             await apply_ids(name, [1, 4, 999_999], keap=keap, store=store)

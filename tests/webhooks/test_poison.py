@@ -22,7 +22,7 @@ async def test_a_record_postgres_refuses_waits_alone_then_goes_to_quarantine(
     assert live.dsn is not None
     conn = await asyncpg.connect(live.dsn)
     try:
-        await Store(conn).migrate()
+        await Store(conn, "default").migrate()
         # A rule of the database's owner that one of Keap's contacts breaks.
         await conn.execute(
             "ALTER TABLE keap.contacts ADD CONSTRAINT no_robots CHECK (given_name <> 'Robot')"
