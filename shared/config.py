@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 KEAP_API_BASE = "https://api.infusionsoft.com/crm/rest"
 KEAP_TOKEN_URL = "https://api.infusionsoft.com/token"
@@ -35,6 +35,9 @@ class Settings(BaseModel):
     WEBHOOK_PUBLIC_URL: str | None = None
     LOG_LEVEL: str | None = None  # e.g. INFO or DEBUG (every Keap request); default WARNING
     SCHEDULE: dict[str, str] = {}  # job -> cron, the sync worker's [vars.SCHEDULE]
+    # A run's lease lapses this long after its last renewal (a run renews it as it goes), so
+    # a run whose process died blocks the next one at most this long.
+    SYNC_LEASE_TTL_S: float = Field(60.0, ge=10, le=3600)
 
     @field_validator("SCHEDULE", mode="before")
     @classmethod

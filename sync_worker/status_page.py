@@ -28,7 +28,7 @@ font-weight:600}
 """
 
 GOOD = {"connected", "ok", "complete", "Verified", "healthy"}
-BAD = {"reauthorization_required", "failed", "error", "Inactive", "not_connected"}
+BAD = {"reauthorization_required", "failed", "interrupted", "error", "Inactive", "not_connected"}
 
 
 def _text(value: Any) -> str:

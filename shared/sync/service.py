@@ -56,7 +56,7 @@ async def run(
     coordinator = coordinator_client(env, account)
     credentials = CountingCredentials(coordinator, budget)
     async with (
-        Run(coordinator, budget, kind, names) as current,
+        Run(coordinator, budget, kind, names, lease_ttl_s=env.settings.SYNC_LEASE_TTL_S) as current,
         KeapClient(
             env.settings,
             credentials,
