@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 
 import asyncpg
 
+from local.files import private_dir, private_file
 from shared.coordinator.durable import CoordinatorObject
 from shared.platform.env import WorkerEnv
 from shared.platform.interfaces import Row
@@ -34,7 +35,7 @@ ALARM_RETRIES = 6
 
 
 def _open(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_file(path)  # tokens live in these files
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
@@ -224,7 +225,7 @@ class LocalDurableObjectNamespace:
         factory: LogicFactory = CoordinatorObject,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._directory = directory
+        self._directory = private_dir(directory)
         self._env_factory = env_factory
         self._factory = factory
         self._clock = clock  # when alarms are due

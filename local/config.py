@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from local.files import write_private
 from shared.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,7 +96,5 @@ class LocalConfig(BaseModel):
             "ADMIN_TOKEN": secrets.token_urlsafe(24),
             "KEAP_WEBHOOK_SECRET": secrets.token_urlsafe(32),
         }
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values, indent=2))
-        path.chmod(0o600)
+        write_private(path, json.dumps(values, indent=2))
         return values

@@ -26,6 +26,7 @@ from local.bindings import (
 from local.clock import MovableClock
 from local.config import ROOT, LocalConfig
 from local.cron import next_fire
+from local.files import private_dir
 from local.postgres import EmbeddedPostgres
 from local.serve import AppServer
 from shared.config import Settings
@@ -103,7 +104,7 @@ class LocalRuntime:
         from webhook_handler.app import app as webhook_app
 
         config = self.config
-        config.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(config.state_dir)
         try:
             if self.dsn is None:
                 self.postgres = EmbeddedPostgres(
