@@ -33,6 +33,7 @@ class Settings(BaseModel):
     KEAP_AUTHORIZE_URL: str = KEAP_AUTHORIZE_URL
     DEFAULT_ACCOUNT: str = "default"
     WEBHOOK_PUBLIC_URL: str | None = None
+    ALLOWED_ORIGIN: str | None = None  # the one web origin whose pages may call the admin API
     LOG_LEVEL: str | None = None  # e.g. INFO or DEBUG (every Keap request); default WARNING
     SCHEDULE: dict[str, str] = {}  # job -> cron, the sync worker's [vars.SCHEDULE]
     # A run's lease lapses this long after its last renewal (a run renews it as it goes), so

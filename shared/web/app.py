@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from shared.platform.env import Env, WorkerEnv
+from shared.web.cors import CorsMiddleware
 from shared.web.errors import install_error_handlers
 from shared.web.health import Check, run_health, standard_checks
 
@@ -18,6 +19,7 @@ def create_worker_app(
     """`checks`: the worker's own health checks, beside the standard ones."""
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     install_error_handlers(app)
+    app.add_middleware(CorsMiddleware)
 
     @app.get("/health")
     async def health(env: Env) -> JSONResponse:
