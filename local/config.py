@@ -88,13 +88,17 @@ class LocalConfig(BaseModel):
         }
 
     def local_secrets(self) -> dict[str, str]:
-        """ADMIN_TOKEN and KEAP_WEBHOOK_SECRET for local use, made once per state folder."""
+        """ADMIN_TOKEN, KEAP_WEBHOOK_SECRET and STATE_SECRET for local use, made once per
+        state folder (one missing from an older folder is added)."""
         path = self.state_dir / "local-secrets.json"
-        if path.exists():
-            return dict(json.loads(path.read_text()))
-        values = {
-            "ADMIN_TOKEN": secrets.token_urlsafe(24),
-            "KEAP_WEBHOOK_SECRET": secrets.token_urlsafe(32),
+        values = dict(json.loads(path.read_text())) if path.exists() else {}
+        made = {
+            "ADMIN_TOKEN": lambda: secrets.token_urlsafe(24),
+            "KEAP_WEBHOOK_SECRET": lambda: secrets.token_urlsafe(32),
+            "STATE_SECRET": lambda: secrets.token_urlsafe(32),
         }
-        write_private(path, json.dumps(values, indent=2))
+        missing = {name: make() for name, make in made.items() if name not in values}
+        if missing:
+            values.update(missing)
+            write_private(path, json.dumps(values, indent=2))
         return values

@@ -28,6 +28,7 @@ class Settings(BaseModel):
     KEAP_REDIRECT_URI: str | None = None
     KEAP_API_KEY: SecretStr | None = None
     KEAP_WEBHOOK_SECRET: SecretStr | None = None
+    STATE_SECRET: SecretStr | None = None  # signs OAuth states (the coordinator's)
     KEAP_API_BASE: str = KEAP_API_BASE
     KEAP_TOKEN_URL: str = KEAP_TOKEN_URL
     KEAP_AUTHORIZE_URL: str = KEAP_AUTHORIZE_URL

@@ -22,10 +22,11 @@ SECRETS = [
     "KEAP_CLIENT_SECRET",
     "KEAP_API_KEY",
     "KEAP_WEBHOOK_SECRET",
+    "STATE_SECRET",
 ]
 WORKER_SECRETS = {  # worker: (required, required one group of, allowed)
     "sync-coordinator": (
-        ["ADMIN_TOKEN", "KEAP_WEBHOOK_SECRET"],
+        ["ADMIN_TOKEN", "KEAP_WEBHOOK_SECRET", "STATE_SECRET"],
         [["KEAP_CLIENT_ID", "KEAP_CLIENT_SECRET"], ["KEAP_API_KEY"]],
         SECRETS,
     ),

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+import time
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
 from local.first_run import connect_via_oauth, ensure_connected
 from local.postgres import EmbeddedPostgres
 from local.runtime import LocalRuntime, running
+from shared.coordinator.oauth_state import new_state
 from shared.rpc.methods import GET_ACCESS, STATUS
 from tests.conftest import account_client, admin_headers, local_config
 from tests.coordinator.conftest import object_sql
@@ -143,3 +148,42 @@ async def test_a_restarted_runtime_is_still_connected_with_the_same_grant(
                 f"{again.urls['keap-sandbox']}/crm/rest/v2/tags", headers=access.headers()
             )
         assert listed.status_code == 200
+
+
+async def test_forged_and_expired_states_open_no_durable_object(runtime: LocalRuntime) -> None:
+    """Each state names another account, as an attacker would to make objects by the
+    hundred: none is opened, none is stored."""
+    secret = runtime.settings.STATE_SECRET
+    other_secret = SecretStr("not-the-deployment-secret")
+    now = time.time()
+    states = []
+    for i in range(500):
+        account = f"victim{i}"
+        kind = i % 5
+        if kind == 0:  # the old shape: an account and a nonce
+            states.append(f"{account}.{secrets.token_urlsafe(24)}")
+        elif kind == 1:  # signed with another key
+            states.append(new_state(other_secret, account, now + 600))
+        elif kind == 2:  # the signature of another state
+            good = new_state(secret, "default", now + 600)
+            states.append(f"{account}.{good.split('.', 1)[1]}")
+        elif kind == 3:  # ours, but expired
+            states.append(new_state(secret, account, now - 1))
+        else:
+            states.append(secrets.token_urlsafe(40))
+    objects = runtime.config.state_dir / "durable_objects"
+    before = sorted(p.name for p in objects.glob("*"))
+    callback = f"{runtime.urls['sync-coordinator']}/oauth/callback"
+    limit = asyncio.Semaphore(50)
+
+    async def attempt(client: httpx.AsyncClient, state: str) -> httpx.Response:
+        async with limit:
+            return await client.get(callback, params={"state": state, "code": "x"})
+
+    async with httpx.AsyncClient(timeout=60) as client:
+        answers = await asyncio.gather(*(attempt(client, s) for s in states))
+    assert {a.status_code for a in answers} == {400}
+    codes = [a.json()["error"]["code"] for a in answers]
+    assert codes.count("expired_state") == 100
+    assert codes.count("invalid_state") == 400
+    assert sorted(p.name for p in objects.glob("*")) == before

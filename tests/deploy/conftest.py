@@ -372,6 +372,7 @@ def base_settings(dsn: str, workers: FakeWorkers | None = None) -> dict[str, str
         "KEAP_CLIENT_SECRET": KEAP_CLIENT_SECRET,
         "ADMIN_TOKEN": "",
         "KEAP_WEBHOOK_SECRET": "",
+        "STATE_SECRET": "",
         "WORKERS_SUBDOMAIN": "example-co",
         "REGISTER_HOOKS": "true",
     }
