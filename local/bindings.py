@@ -27,6 +27,7 @@ from local.files import private_dir, private_file
 from shared.coordinator.durable import CoordinatorObject
 from shared.platform.env import WorkerEnv
 from shared.platform.interfaces import Row
+from shared.rpc.accounts import AccountGate, KnownAccounts
 
 T = TypeVar("T")
 log = logging.getLogger("local.bindings")
@@ -225,7 +226,7 @@ class LocalDurableObjectNamespace:
         factory: LogicFactory = CoordinatorObject,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._directory = private_dir(directory)
+        self._directory = directory
         self._env_factory = env_factory
         self._factory = factory
         self._clock = clock  # when alarms are due
@@ -235,7 +236,7 @@ class LocalDurableObjectNamespace:
         obj = self._objects.get(name)
         if obj is None:
             digest = hashlib.sha256(name.encode()).hexdigest()[:32]
-            path = self._directory / f"{digest}.sqlite3"
+            path = private_dir(self._directory) / f"{digest}.sqlite3"
             obj = LocalDurableObject(name, path, self._env_factory(), self._factory, self._clock)
             self._objects[name] = obj
         return obj
@@ -250,13 +251,14 @@ class LocalDurableObjectNamespace:
 
 
 class LocalCoordinatorService:
-    """The `COORDINATOR` service binding: the coordinator worker's RPC, in-process."""
+    """The `COORDINATOR` service binding: the coordinator worker's RPC, in-process, behind
+    the same account gate as on Cloudflare (one coordinator instance: one set of names)."""
 
     def __init__(self, namespace: LocalDurableObjectNamespace) -> None:
-        self._namespace = namespace
+        self._gate = AccountGate(namespace, KnownAccounts())
 
     async def call(self, account: str, method: str, payload: str) -> str:
-        return await self._namespace.call(account, method, payload)
+        return await self._gate.call(account, method, payload)
 
 
 class LocalDatabase:

@@ -33,6 +33,7 @@ class Settings(BaseModel):
     KEAP_TOKEN_URL: str = KEAP_TOKEN_URL
     KEAP_AUTHORIZE_URL: str = KEAP_AUTHORIZE_URL
     DEFAULT_ACCOUNT: str = "default"
+    ACCOUNTS: list[str] = []  # accounts that exist without OAuth (API-key accounts)
     WEBHOOK_PUBLIC_URL: str | None = None
     ALLOWED_ORIGIN: str | None = None  # the one web origin whose pages may call the admin API
     LOG_LEVEL: str | None = None  # e.g. INFO or DEBUG (every Keap request); default WARNING
@@ -47,13 +48,21 @@ class Settings(BaseModel):
         """An object var arrives as an object on Workers, as JSON text from a .env file."""
         return json.loads(value) if isinstance(value, str) else value
 
+    @field_validator("ACCOUNTS", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        """A comma-separated var (`"acme,globex"`) or a list."""
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, object]) -> Settings:
         """Build from any name -> value mapping; unknown names and empty values are ignored."""
         known = cls.model_fields
         return cls.model_validate(
             {
-                k: v if isinstance(v, dict) else str(v)
+                k: v if isinstance(v, dict | list) else str(v)
                 for k, v in values.items()
                 if k in known and v not in (None, "")
             }

@@ -7,16 +7,16 @@ over the service binding, which the internet cannot reach.
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
 from shared.coordinator.oauth_state import verify_state
 from shared.platform.env import Env
 from shared.platform.wire import CoordinatorError
-from shared.rpc.client import coordinator_client
+from shared.rpc.client import check_account, coordinator_client, registry_client
 from shared.rpc.methods import (
     BEGIN_OAUTH,
     COMPLETE_OAUTH,
@@ -24,11 +24,13 @@ from shared.rpc.methods import (
     HOOKS_LIST,
     HOOKS_REGISTER,
     HOOKS_REVERIFY,
+    REGISTER_ACCOUNT,
     STATUS,
+    AccountName,
     HookKeys,
     OAuthCallback,
 )
-from shared.web.app import create_worker_app
+from shared.web.app import AccountParam, create_worker_app
 from shared.web.auth import require_admin, wants_html
 from shared.web.errors import error_body
 from sync_coordinator.pages import OUTCOMES, page
@@ -37,13 +39,13 @@ app = create_worker_app("sync-coordinator")
 Admin = Depends(require_admin)
 
 
-AccountParam = Annotated[str | None, Query(description="Keap account; default DEFAULT_ACCOUNT")]
-
-
 @app.get("/oauth/initiate", dependencies=[Admin])
 async def oauth_initiate(env: Env, account: AccountParam = None) -> JSONResponse:
-    """Send the admin to Keap's consent page with a one-time, expiring state."""
-    started = await coordinator_client(env, account).call(BEGIN_OAUTH)
+    """Create the account if it is new, and send the admin to Keap's consent page with a
+    one-time, signed, expiring state."""
+    name = check_account(account or env.settings.DEFAULT_ACCOUNT)
+    await registry_client(env).call(REGISTER_ACCOUNT, AccountName(account=name))
+    started = await coordinator_client(env, name).call(BEGIN_OAUTH)
     return JSONResponse(started.model_dump(), 302, headers={"Location": started.authorize_url})
 
 

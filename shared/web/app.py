@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse
 
 from shared.platform.env import Env, WorkerEnv
 from shared.web.cors import CorsMiddleware
 from shared.web.errors import install_error_handlers
 from shared.web.health import Check, run_health, standard_checks
+
+AccountParam = Annotated[str | None, Query(description="Keap account; default DEFAULT_ACCOUNT")]
+"""A route's `?account=` (an account nobody connected is a 404 `unknown_account`)."""
 
 
 def create_worker_app(

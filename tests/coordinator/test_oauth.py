@@ -14,7 +14,8 @@ from local.first_run import connect_via_oauth, ensure_connected
 from local.postgres import EmbeddedPostgres
 from local.runtime import LocalRuntime, running
 from shared.coordinator.oauth_state import new_state
-from shared.rpc.methods import GET_ACCESS, STATUS
+from shared.rpc.client import registry_client
+from shared.rpc.methods import GET_ACCESS, LIST_ACCOUNTS, STATUS
 from tests.conftest import account_client, admin_headers, local_config
 from tests.coordinator.conftest import object_sql
 
@@ -187,3 +188,37 @@ async def test_forged_and_expired_states_open_no_durable_object(runtime: LocalRu
     assert codes.count("expired_state") == 100
     assert codes.count("invalid_state") == 400
     assert sorted(p.name for p in objects.glob("*")) == before
+
+
+async def test_an_account_exists_once_an_admin_initiates_it(runtime: LocalRuntime) -> None:
+    coordinator = runtime.urls["sync-coordinator"]
+    admin = admin_headers(runtime)
+    async with httpx.AsyncClient(timeout=30) as client:
+        before = await client.get(
+            f"{coordinator}/oauth/status", params={"account": "acme"}, headers=admin
+        )
+        anonymous = await client.get(f"{coordinator}/oauth/initiate", params={"account": "acme"})
+        reserved = await client.get(
+            f"{coordinator}/oauth/initiate", params={"account": "__accounts__"}, headers=admin
+        )
+        initiated = await client.get(
+            f"{coordinator}/oauth/initiate", params={"account": "acme"}, headers=admin
+        )
+        after = await client.get(
+            f"{coordinator}/oauth/status", params={"account": "acme"}, headers=admin
+        )
+        done = await client.get(
+            (await client.get(initiated.headers["location"])).headers["location"]
+        )
+    assert before.status_code == 404 and before.json()["error"]["code"] == "unknown_account"
+    assert anonymous.status_code == 401
+    assert reserved.status_code == 400 and reserved.json()["error"]["code"] == "bad_account"
+    assert initiated.status_code == 302
+    assert after.status_code == 200 and after.json()["connection"]["state"] == "not_connected"
+    assert done.status_code == 200 and "Account &#x27;acme&#x27; is connected" in done.text
+    assert runtime.envs is not None
+    accounts = await registry_client(runtime.envs.coordinator).call(LIST_ACCOUNTS)
+    assert [(a.account, a.source) for a in accounts] == [
+        ("default", "default"),
+        ("acme", "registered"),
+    ]
