@@ -29,7 +29,7 @@ from shared.rpc.client import coordinator_client
 from shared.rpc.methods import HOOKS_LIST, QUEUE_STATUS
 from shared.sync import service
 from shared.sync.run import KEAP_REFUSED, LeaseBusy, RunResult
-from shared.sync.status import get_status
+from shared.sync.status import accounts_overview, get_status
 from shared.web.app import AccountParam, create_worker_app
 from shared.web.auth import require_admin, wants_html
 from shared.web.errors import error_body
@@ -71,6 +71,7 @@ class StatusResponse(BaseModel):
     cached: bool
     status: dict[str, Any]
     queue: dict[str, Any] | None = None  # the webhook event queue, read live
+    accounts: list[dict[str, Any]] | None = None  # every account, in brief, read live
 
 
 def _summary(result: RunResult) -> RunSummary:
@@ -128,14 +129,17 @@ async def sync_reconcile(
 async def sync_status(
     request: Request, env: Env, refresh: bool = False, account: AccountParam = None
 ) -> Response:
-    """JSON for scripts; the status page for a browser (which asks for text/html)."""
+    """One account in full (`?account=`, else the default one) and every account in brief;
+    JSON for scripts, the status page for a browser (which asks for text/html)."""
     status, cached = await get_status(env, account, refresh=refresh)
     coordinator = coordinator_client(env, account)
     queue = await _unless_unavailable(coordinator.call(QUEUE_STATUS))  # live, never cached
+    accounts = await _unless_unavailable(accounts_overview(env))
     if wants_html(request):
         hooks = await _unless_unavailable(coordinator.call(HOOKS_LIST))
-        return HTMLResponse(render_status_page(status, queue, hooks))
-    return JSONResponse(StatusResponse(cached=cached, status=status, queue=queue).model_dump())
+        return HTMLResponse(render_status_page(status, queue, hooks, accounts))
+    response = StatusResponse(cached=cached, status=status, queue=queue, accounts=accounts)
+    return JSONResponse(response.model_dump())
 
 
 async def _unless_unavailable(call: Awaitable[T]) -> T | None:
