@@ -35,7 +35,7 @@ from shared.web.auth import require_admin, wants_html
 from shared.web.errors import error_body
 from sync_coordinator.pages import OUTCOMES, page
 
-app = create_worker_app("sync-coordinator")
+app = create_worker_app("sync-coordinator", accounts=True)
 Admin = Depends(require_admin)
 
 

@@ -17,27 +17,24 @@ from shared.platform.cloudflare import (
     worker_env_from_js,
 )
 from shared.platform.wire import CoordinatorError, encode_error
-from shared.rpc.accounts import AccountGate, KnownAccounts, gated
+from shared.rpc.accounts import gated
 from sync_coordinator.app import app
 
 __all__ = ["Default", "SyncCoordinator"]
 
-# The accounts this worker instance found registered (accounts are never removed).
-KNOWN_ACCOUNTS = KnownAccounts()
-
 
 class Default(WorkerEntrypoint):
     async def fetch(self, request):
-        return await asgi.fetch(app, request, gated(worker_env_from_js(self.env), KNOWN_ACCOUNTS))
+        return await asgi.fetch(app, request, gated(worker_env_from_js(self.env)))
 
     async def call(self, account: str, method: str, payload: str) -> str:
         """RPC over the other workers' `COORDINATOR` service binding: forwarded to the
         Durable Object named `account` if the account is registered."""
-        namespace = worker_env_from_js(self.env).durable_objects
-        if namespace is None:
+        env = gated(worker_env_from_js(self.env))
+        if env.durable_objects is None or env.coordinator is None:
             error = CoordinatorError("not_configured", "no SYNC_COORDINATOR binding", 503)
             return encode_error(error)
-        return await AccountGate(namespace, KNOWN_ACCOUNTS).call(account, method, payload)
+        return await env.coordinator.call(account, method, payload)
 
 
 class SyncCoordinator(DurableObject):

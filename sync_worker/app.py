@@ -33,10 +33,9 @@ from shared.sync.status import accounts_overview, get_status
 from shared.web.app import AccountParam, create_worker_app
 from shared.web.auth import require_admin, wants_html
 from shared.web.errors import error_body
-from shared.web.health import sync_checks
 from sync_worker.status_page import render_status_page
 
-app = create_worker_app("sync-worker", sync_checks)
+app = create_worker_app("sync-worker", accounts=True, streams=True)
 T = TypeVar("T")
 
 

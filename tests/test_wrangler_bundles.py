@@ -35,6 +35,7 @@ from shared.platform import cloudflare
 from shared.platform.env import WorkerEnv
 from shared.platform.fetch import FetchTransport
 from shared.platform.wire import CoordinatorError, decode_reply, encode_result
+from shared.rpc.accounts import AccountGate
 
 ROOT = Path(__file__).resolve().parent.parent
 WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"
@@ -392,6 +393,11 @@ class FakeService:
             return self.answer
         if method == "get_stream_states":
             return encode_result({})
+        if method == "list_accounts":
+            return encode_result([{"account": "default", "source": "default"}])
+        if method == "status":
+            parts = {"connection": {}, "lease": None, "streams": {}, "runs": []}
+            return encode_result({"account": account, **parts})
         queue = {"depth": 0, "oldest_age_s": None}
         ping = {"account": account, "storage": "ok", "connection": "connected", "queue": queue}
         return encode_result(ping)
@@ -612,8 +618,13 @@ async def test_sync_worker_entry_serves_the_app_with_a_worker_env(entry: Any) ->
     response = await worker.fetch(httpx.Request("GET", "http://sync-worker/health"))
     body = response.json()
     assert response.status_code == 200, body
-    assert body["services"]["coordinator"]["status"] == "ok"
-    assert body["services"]["kv"]["status"] == "ok"
+    assert body["checks"] == {
+        "coordinator": "ok",
+        "keap": "ok",
+        "webhook_queue": "ok",
+        "streams": "ok",
+        "kv": "ok",
+    }
     [env] = sys.modules["workers.asgi"].envs
     assert isinstance(env, WorkerEnv)
     assert isinstance(env.coordinator, cloudflare.ServiceBindingCoordinator)
@@ -644,13 +655,16 @@ async def test_webhook_entry_serves_the_app(entry: Any) -> None:
 async def test_coordinator_rpc_reaches_the_named_durable_object(entry: Any) -> None:
     module = entry("sync_coordinator")
     namespace = FakeDurableObjectNamespace()
-    env = js_env(SYNC_COORDINATOR=namespace, SYNC_CACHE=FakeKVNamespace())
+    env = js_env(SYNC_COORDINATOR=namespace, SYNC_CACHE=FakeKVNamespace(), ACCOUNTS="acme")
     namespace.object_class, namespace.env = module.SyncCoordinator, env
     worker = module.Default(None, env)
 
+    ghost = json.loads(await worker.call("ghost", "ping", "{}"))
+    assert ghost["error"]["code"] == "unknown_account"  # and no object was made for it
+    assert set(namespace.objects) == {"__accounts__"}
     reply = await worker.call("acme", "ping", "{}")
     assert decode_reply(reply)["account"] == "acme"
-    assert set(namespace.objects) == {"acme"}
+    assert set(namespace.objects) == {"__accounts__", "acme"}
     durable = namespace.objects["acme"]
     assert durable.ctx.storage.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
 
@@ -666,7 +680,7 @@ async def test_coordinator_names_its_object_by_the_account_when_ctx_id_has_no_na
     module = entry("sync_coordinator")
     namespace = FakeDurableObjectNamespace()
     namespace.report_names = False
-    env = js_env(SYNC_COORDINATOR=namespace)
+    env = js_env(SYNC_COORDINATOR=namespace, ACCOUNTS="beta")
     namespace.object_class, namespace.env = module.SyncCoordinator, env
     reply = await module.Default(None, env).call("beta", "ping", "{}")
     assert decode_reply(reply)["account"] == "beta"
@@ -680,8 +694,7 @@ async def test_coordinator_health_goes_straight_to_its_durable_object(entry: Any
     worker = module.Default(None, env)
     response = await worker.fetch(httpx.Request("GET", "http://sync-coordinator/health"))
     [worker_env] = sys.modules["workers.asgi"].envs
-    assert isinstance(worker_env.coordinator, cloudflare.DurableObjectCoordinator)
+    assert isinstance(worker_env.coordinator, AccountGate)
     assert worker_env.durable_objects is not None
-    body = response.json()
-    assert body["services"]["durable_object"]["account"] == "default", body
-    assert set(namespace.objects) == {"default"}
+    assert response.json()["checks"]["durable_object"] == "ok", response.text
+    assert set(namespace.objects) == {"__accounts__", "default"}

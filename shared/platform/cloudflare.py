@@ -41,6 +41,9 @@ DURABLE_OBJECT_BINDING = "SYNC_COORDINATOR"
 
 KV_MIN_TTL_S = 60  # Workers KV rejects an expirationTtl below 60 seconds
 
+# What this isolate keeps between requests (`WorkerEnv.instance`).
+INSTANCE: dict[str, Any] = {}
+
 
 # --- the edge between JS and Python -------------------------------------------------------
 
@@ -391,6 +394,7 @@ def worker_env_from_js(js_env: Any) -> WorkerEnv:
         coordinator=coordinator,
         durable_objects=namespace,
         http_transport=FetchTransport,  # Pyodide has no TLS: outbound HTTPS goes through fetch
+        instance=INSTANCE,
     )
 
 

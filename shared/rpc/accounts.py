@@ -76,8 +76,10 @@ class AccountGate:
         return await self._namespace.call(REGISTRY, method, payload)
 
 
-def gated(env: WorkerEnv, known: KnownAccounts) -> WorkerEnv:
-    """The coordinator worker's env with its way to the objects behind the gate."""
+def gated(env: WorkerEnv) -> WorkerEnv:
+    """The coordinator worker's env with its way to the objects behind the gate (which
+    remembers the names it found for as long as the worker instance lives)."""
     if env.durable_objects is None:
         return env
+    known = env.instance.setdefault("known_accounts", KnownAccounts())
     return dataclasses.replace(env, coordinator=AccountGate(env.durable_objects, known))

@@ -463,11 +463,11 @@ HTML_ERROR = (
             json_answer(
                 {
                     "status": "degraded",
-                    "services": {"database": {"status": "error", "error": "OSError: refused"}},
+                    "checks": {"kv": "ok", "database": "fail"},
                 },
                 503,
             ),
-            "HTTP 503, degraded: database: OSError: refused",
+            "HTTP 503, degraded: database fail (the errors: GET /health/detail",
         ),
         ((200, "text/plain", "ok"), "HTTP 200, not the JSON expected: ok"),
     ],
