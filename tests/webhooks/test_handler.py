@@ -16,6 +16,7 @@ from local.serve import serve
 from shared.platform.env import WorkerEnv
 from shared.platform.wire import CoordinatorError
 from shared.rpc.methods import QUEUE_STATUS
+from shared.web.health import QUEUE_STUCK_AGE_S
 from shared.webhooks.auth import body_signature
 from tests.conftest import account_client, admin_headers
 from tests.webhooks.conftest import delivery, queue_depth, url_for
@@ -277,3 +278,26 @@ async def test_one_change_spelt_several_ways_is_one_event_and_a_bare_date_is_ref
     message = bare_date.json()["error"]["message"]
     assert "object_keys.0.timestamp" in message and "ISO 8601 date-time" in message
     assert await queue_depth(handler_runtime) == 1
+
+
+async def test_health_is_degraded_while_the_webhook_queue_is_stuck(
+    handler_runtime: LocalRuntime,
+) -> None:
+    """No Keap connection: the event cannot be applied and waits. Once it has waited past
+    the threshold, the coordinator's and the sync worker's /health say so, naming nothing."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        queued = await client.post(url_for(handler_runtime), json=delivery("contact.edit", [4]))
+        assert queued.status_code == 200
+        handler_runtime.clock.advance(QUEUE_STUCK_AGE_S + 60)
+        health = await client.get(f"{handler_runtime.urls['sync-coordinator']}/health")
+        worker = await client.get(f"{handler_runtime.urls['sync-worker']}/health")
+        detail = await client.get(
+            f"{handler_runtime.urls['sync-coordinator']}/health/detail",
+            headers=admin_headers(handler_runtime),
+        )
+    assert health.status_code == 503 and health.json()["checks"]["webhook_queue"] == "fail"
+    assert worker.status_code == 503 and worker.json()["checks"]["webhook_queue"] == "fail"
+    assert "default" not in health.text and "default" not in worker.text
+    stuck = detail.json()["services"]["webhook_queue"]
+    assert stuck["error"] == "the webhook queue of default is stuck"
+    assert stuck["accounts"]["default"]["depth"] == 1
