@@ -7,11 +7,13 @@
   Cloudflare, and is retried with backoff when it raises.
 - Hyperdrive: a Postgres connection string.
 - Service binding to the coordinator: an in-process call.
+- Workers Rate Limiting: counts per key in memory, by fixed windows of the period.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import logging
@@ -273,3 +275,46 @@ class LocalDatabase:
 
     async def connect(self) -> asyncpg.Connection:
         return await asyncpg.connect(self._dsn, timeout=10)
+
+
+class LocalRateLimiter:
+    """A `ratelimit` binding in memory: at most `limit` calls per key in any `period_s`
+    seconds (Cloudflare counts per location, approximately; this exactly, over a sliding
+    window of the calls it let through)."""
+
+    def __init__(
+        self, limit: int, period_s: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._limit = limit
+        self._period_s = period_s
+        self._clock = clock
+        self._calls: dict[str, collections.deque[float]] = {}
+
+    @property
+    def period_s(self) -> int:
+        return self._period_s
+
+    async def limit(self, key: str) -> bool:
+        now = self._clock()
+        calls = self._calls.setdefault(key, collections.deque())
+        while calls and calls[0] <= now - self._period_s:
+            calls.popleft()
+        if len(calls) >= self._limit:
+            return False
+        calls.append(now)
+        return True
+
+
+def rate_limiters(
+    worker_config: dict[str, Any], limits: dict[str, int] | None = None
+) -> dict[str, LocalRateLimiter]:
+    """The `ratelimit` bindings of a worker's wrangler.toml, by binding name; `limits`
+    replaces the per-period limit of the ones it names."""
+    limits = limits or {}
+    return {
+        b["name"]: LocalRateLimiter(
+            limits.get(b["name"], int(b["simple"]["limit"])), int(b["simple"]["period"])
+        )
+        for b in worker_config.get("unsafe", {}).get("bindings", [])
+        if b.get("type") == "ratelimit"
+    }

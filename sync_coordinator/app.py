@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from shared.coordinator.oauth_state import verify_state
 from shared.platform.env import Env
+from shared.platform.limits import hold_account, hold_ip
 from shared.platform.wire import CoordinatorError
 from shared.rpc.client import check_account, coordinator_client, registry_client
 from shared.rpc.methods import (
@@ -39,17 +40,26 @@ app = create_worker_app("sync-coordinator", accounts=True)
 Admin = Depends(require_admin)
 
 
-@app.get("/oauth/initiate", dependencies=[Admin])
+async def ip_within_limit(request: Request, env: Env) -> None:
+    """/oauth/* hold each client IP to its rate limit before anything else (admin auth too)."""
+    await hold_ip(request, env.ip_limiter)
+
+
+WithinLimit = Depends(ip_within_limit)
+
+
+@app.get("/oauth/initiate", dependencies=[WithinLimit, Admin])
 async def oauth_initiate(env: Env, account: AccountParam = None) -> JSONResponse:
     """Create the account if it is new, and send the admin to Keap's consent page with a
     one-time, signed, expiring state."""
     name = check_account(account or env.settings.DEFAULT_ACCOUNT)
+    await hold_account(env.account_limiter, name)
     await registry_client(env).call(REGISTER_ACCOUNT, AccountName(account=name))
     started = await coordinator_client(env, name).call(BEGIN_OAUTH)
     return JSONResponse(started.model_dump(), 302, headers={"Location": started.authorize_url})
 
 
-@app.get("/oauth/callback", response_class=HTMLResponse)
+@app.get("/oauth/callback", response_class=HTMLResponse, dependencies=[WithinLimit])
 async def oauth_callback(
     request: Request,
     env: Env,
@@ -61,6 +71,7 @@ async def oauth_callback(
     any Durable Object is opened, and its account's object then accepts it once."""
     try:
         account = verify_state(env.settings.STATE_SECRET, state, time.time())
+        await hold_account(env.account_limiter, account)
         try:
             callback = OAuthCallback(state=state, code=code, error=error)
         except ValidationError:
@@ -83,7 +94,7 @@ def _callback_failed(request: Request, exc: CoordinatorError) -> Response:
     return JSONResponse(error_body(status, f"{title}: {message}", exc.code), status)
 
 
-@app.get("/oauth/status", dependencies=[Admin])
+@app.get("/oauth/status", dependencies=[WithinLimit, Admin])
 async def oauth_status(env: Env, account: AccountParam = None) -> dict[str, Any]:
     """The account, its connection state and expiry times; never a token."""
     status = await coordinator_client(env, account).call(STATUS)

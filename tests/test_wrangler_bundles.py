@@ -56,14 +56,23 @@ HYPERDRIVE = ("env.HYPERDRIVE (", "Hyperdrive Config")
 SERVICE = ("env.COORDINATOR (sync-coordinator)", "Worker")
 DURABLE_OBJECT = ("env.SYNC_COORDINATOR (SyncCoordinator)", "Durable Object")
 DEFAULT_ACCOUNT = ('env.DEFAULT_ACCOUNT ("default")', "Environment Variable")
+IP_LIMITER = ("env.IP_LIMITER (ratelimit)", "Unsafe Metadata")
+ACCOUNT_LIMITER = ("env.ACCOUNT_LIMITER (ratelimit)", "Unsafe Metadata")
 EXPECTED_BINDINGS = {
-    "sync_coordinator": [DURABLE_OBJECT, KV, HYPERDRIVE, DEFAULT_ACCOUNT],
+    "sync_coordinator": [
+        DURABLE_OBJECT,
+        KV,
+        HYPERDRIVE,
+        DEFAULT_ACCOUNT,
+        IP_LIMITER,
+        ACCOUNT_LIMITER,
+    ],
     "sync_worker": [SERVICE, KV, HYPERDRIVE, DEFAULT_ACCOUNT],
-    "webhook_handler": [SERVICE, DEFAULT_ACCOUNT],
+    "webhook_handler": [SERVICE, DEFAULT_ACCOUNT, IP_LIMITER, ACCOUNT_LIMITER],
 }
 ABSENT_BINDINGS = {
     "sync_coordinator": ["env.COORDINATOR ("],
-    "sync_worker": ["env.SYNC_COORDINATOR"],
+    "sync_worker": ["env.SYNC_COORDINATOR", "env.IP_LIMITER", "env.ACCOUNT_LIMITER"],
     "webhook_handler": ["env.SYNC_CACHE", "env.HYPERDRIVE", "env.SYNC_COORDINATOR"],
 }
 
@@ -419,6 +428,29 @@ async def test_kv_adapter() -> None:
     assert await kv.get("a") is None
     with pytest.raises(ValueError, match="60"):
         await kv.put("c", "3", ttl=5)
+
+
+class FakeRateLimit:
+    """A `ratelimit` binding: `limit({key})` answers `{success}`, `allowed` calls per key."""
+
+    def __init__(self, allowed: int) -> None:
+        self.allowed = allowed
+        self.keys: list[str] = []
+
+    async def limit(self, options: dict[str, str]) -> dict[str, bool]:
+        self.keys.append(options["key"])
+        return {"success": self.keys.count(options["key"]) <= self.allowed}
+
+
+async def test_rate_limit_adapter_and_env() -> None:
+    binding = FakeRateLimit(allowed=2)
+    env = cloudflare.worker_env_from_js(js_env(IP_LIMITER=binding, ACCOUNT_LIMITER=binding))
+    assert env.ip_limiter is not None and env.account_limiter is not None
+    assert [await env.ip_limiter.limit("ip:1.2.3.4") for _ in range(3)] == [True, True, False]
+    assert await env.account_limiter.limit("account:acme")
+    assert env.ip_limiter.period_s == 60
+    assert binding.keys == ["ip:1.2.3.4"] * 3 + ["account:acme"]
+    assert cloudflare.worker_env_from_js(js_env()).ip_limiter is None
 
 
 async def test_durable_storage_adapter() -> None:

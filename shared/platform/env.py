@@ -15,6 +15,7 @@ from shared.platform.interfaces import (
     Database,
     DurableObjectNamespace,
     HttpTransport,
+    RateLimiter,
 )
 
 
@@ -34,6 +35,8 @@ class WorkerEnv:
     coordinator: CoordinatorTransport | None = None
     durable_objects: DurableObjectNamespace | None = None
     http_transport: HttpTransport | None = None
+    ip_limiter: RateLimiter | None = None  # `IP_LIMITER`: per client IP
+    account_limiter: RateLimiter | None = None  # `ACCOUNT_LIMITER`: per account
     instance: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def new_transport(self) -> httpx.AsyncBaseTransport | None:

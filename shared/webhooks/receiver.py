@@ -1,9 +1,11 @@
-"""Receiving one Keap hook request: authentication, the account, size, handshake,
-validation, enqueue.
+"""Receiving one Keap hook request: rate limits, authentication, the account, size,
+handshake, validation, enqueue.
 
-The order matters: the URL token is checked and the account looked up in the registry
-before the body is read (a bad token is a 401, an account nobody connected a 404, and
-neither costs a body's memory); nothing is read past the size limit; nothing
+The order matters: the client's IP is held to its rate limit first; the URL token is
+checked and the account looked up in the registry before the body is read (a bad token is
+a 401, an account nobody connected a 404, and neither costs a body's memory); the account
+is held to its own rate limit only then (bad tokens cannot use up its share); nothing is
+read past the size limit; nothing
 unauthenticated is parsed; the handshake never waits on the account's coordinator (it may
 be the caller, registering the hook); and a 200 goes out only after the coordinator has
 stored the events (a 503 otherwise, so Keap tries again; repeats are recognised there).
@@ -22,6 +24,7 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
 from shared.platform.env import WorkerEnv
+from shared.platform.limits import hold_account, hold_ip
 from shared.rpc.client import ACCOUNT_PATTERN, coordinator_client, registry_client
 from shared.rpc.methods import ENQUEUE_EVENTS, LOOKUP_ACCOUNT, AccountName, Events, QueuedEvent
 from shared.webhooks.auth import signature_valid, token_valid
@@ -78,6 +81,7 @@ async def authenticated_body(request: Request, env: WorkerEnv) -> tuple[str, byt
         if not token_valid(secret, account, token):
             raise HTTPException(401, "hook URL not recognised")
         await require_account(env, account)
+        await hold_account(env.account_limiter, account)
         return account, await read_body(request)
     signature = request.headers.get("x-hook-signature")
     if signature is None:
@@ -86,6 +90,7 @@ async def authenticated_body(request: Request, env: WorkerEnv) -> tuple[str, byt
     if not signature_valid(secret, body, signature):
         raise HTTPException(401, "hook URL not recognised or signature invalid")
     await require_account(env, account)
+    await hold_account(env.account_limiter, account)
     return account, body
 
 
@@ -154,6 +159,7 @@ def queue_events(delivery: HookDelivery) -> tuple[list[dict[str, Any]], int]:
 
 
 async def receive(request: Request, env: WorkerEnv) -> Response:
+    await hold_ip(request, env.ip_limiter)
     account, body = await authenticated_body(request, env)
     secret = request.headers.get("x-hook-secret")
     if secret is not None:
