@@ -177,12 +177,14 @@ async def test_forged_and_expired_states_open_no_durable_object(runtime: LocalRu
     callback = f"{runtime.urls['sync-coordinator']}/oauth/callback"
     limit = asyncio.Semaphore(50)
 
-    async def attempt(client: httpx.AsyncClient, state: str) -> httpx.Response:
+    async def attempt(client: httpx.AsyncClient, n: int, state: str) -> httpx.Response:
+        # From 250 addresses: one would be held to its rate limit long before 500.
+        address = {"CF-Connecting-IP": f"198.51.100.{n % 250}"}
         async with limit:
-            return await client.get(callback, params={"state": state, "code": "x"})
+            return await client.get(callback, params={"state": state, "code": "x"}, headers=address)
 
     async with httpx.AsyncClient(timeout=60) as client:
-        answers = await asyncio.gather(*(attempt(client, s) for s in states))
+        answers = await asyncio.gather(*(attempt(client, n, s) for n, s in enumerate(states)))
     assert {a.status_code for a in answers} == {400}
     codes = [a.json()["error"]["code"] for a in answers]
     assert codes.count("expired_state") == 100
