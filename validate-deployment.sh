@@ -206,7 +206,7 @@ validate() {
   else
     report WARN "$(display_path "$ENV_FILE") not found: using the environment only"
   fi
-  SECRET_VALUES+=("${ADMIN_TOKEN:-}" "${KEAP_CLIENT_SECRET:-}" "${KEAP_API_KEY:-}" "${KEAP_WEBHOOK_SECRET:-}")
+  SECRET_VALUES+=("${ADMIN_TOKEN:-}" "${KEAP_CLIENT_SECRET:-}" "${KEAP_API_KEY:-}" "${KEAP_WEBHOOK_SECRET:-}" "${STATE_SECRET:-}")
   derive_urls >/dev/null
 
   if [ "$mode" != health-only ]; then

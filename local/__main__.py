@@ -16,6 +16,7 @@ import sys
 import time
 
 from local.config import LocalConfig
+from local.files import write_private
 from local.first_run import ensure_connected
 from local.postgres import EmbeddedPostgres
 from local.runtime import LocalRuntime
@@ -38,7 +39,7 @@ async def _run(config: LocalConfig) -> None:
             "database": "embedded" if runtime.postgres else "DATABASE_URL",
             "started_at": started_at,
         }
-        (config.state_dir / "runtime.json").write_text(json.dumps(info, indent=2))
+        write_private(config.state_dir / "runtime.json", json.dumps(info, indent=2))
         for name, url in runtime.urls.items():
             print(f"{name:17} {url}", flush=True)
         if config.sandbox:

@@ -7,11 +7,13 @@
   Cloudflare, and is retried with backoff when it raises.
 - Hyperdrive: a Postgres connection string.
 - Service binding to the coordinator: an in-process call.
+- Workers Rate Limiting: counts per key in memory, by fixed windows of the period.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import logging
@@ -23,9 +25,11 @@ from typing import Any, Protocol, TypeVar
 
 import asyncpg
 
+from local.files import private_dir, private_file
 from shared.coordinator.durable import CoordinatorObject
 from shared.platform.env import WorkerEnv
 from shared.platform.interfaces import Row
+from shared.rpc.accounts import AccountGate, KnownAccounts
 
 T = TypeVar("T")
 log = logging.getLogger("local.bindings")
@@ -34,7 +38,7 @@ ALARM_RETRIES = 6
 
 
 def _open(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_file(path)  # tokens live in these files
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
@@ -234,7 +238,7 @@ class LocalDurableObjectNamespace:
         obj = self._objects.get(name)
         if obj is None:
             digest = hashlib.sha256(name.encode()).hexdigest()[:32]
-            path = self._directory / f"{digest}.sqlite3"
+            path = private_dir(self._directory) / f"{digest}.sqlite3"
             obj = LocalDurableObject(name, path, self._env_factory(), self._factory, self._clock)
             self._objects[name] = obj
         return obj
@@ -249,13 +253,14 @@ class LocalDurableObjectNamespace:
 
 
 class LocalCoordinatorService:
-    """The `COORDINATOR` service binding: the coordinator worker's RPC, in-process."""
+    """The `COORDINATOR` service binding: the coordinator worker's RPC, in-process, behind
+    the same account gate as on Cloudflare (one coordinator instance: one set of names)."""
 
     def __init__(self, namespace: LocalDurableObjectNamespace) -> None:
-        self._namespace = namespace
+        self._gate = AccountGate(namespace, KnownAccounts())
 
     async def call(self, account: str, method: str, payload: str) -> str:
-        return await self._namespace.call(account, method, payload)
+        return await self._gate.call(account, method, payload)
 
 
 class LocalDatabase:
@@ -270,3 +275,46 @@ class LocalDatabase:
 
     async def connect(self) -> asyncpg.Connection:
         return await asyncpg.connect(self._dsn, timeout=10)
+
+
+class LocalRateLimiter:
+    """A `ratelimit` binding in memory: at most `limit` calls per key in any `period_s`
+    seconds (Cloudflare counts per location, approximately; this exactly, over a sliding
+    window of the calls it let through)."""
+
+    def __init__(
+        self, limit: int, period_s: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._limit = limit
+        self._period_s = period_s
+        self._clock = clock
+        self._calls: dict[str, collections.deque[float]] = {}
+
+    @property
+    def period_s(self) -> int:
+        return self._period_s
+
+    async def limit(self, key: str) -> bool:
+        now = self._clock()
+        calls = self._calls.setdefault(key, collections.deque())
+        while calls and calls[0] <= now - self._period_s:
+            calls.popleft()
+        if len(calls) >= self._limit:
+            return False
+        calls.append(now)
+        return True
+
+
+def rate_limiters(
+    worker_config: dict[str, Any], limits: dict[str, int] | None = None
+) -> dict[str, LocalRateLimiter]:
+    """The `ratelimit` bindings of a worker's wrangler.toml, by binding name; `limits`
+    replaces the per-period limit of the ones it names."""
+    limits = limits or {}
+    return {
+        b["name"]: LocalRateLimiter(
+            limits.get(b["name"], int(b["simple"]["limit"])), int(b["simple"]["period"])
+        )
+        for b in worker_config.get("unsafe", {}).get("bindings", [])
+        if b.get("type") == "ratelimit"
+    }

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from local.files import write_private
 from shared.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +49,9 @@ class LocalConfig(BaseModel):
     sandbox_contacts: int = 2000
     cron: bool = True
     vars: dict[str, Any] = {}
+    # Per-period limits of the `ratelimit` bindings by name, instead of wrangler.toml's (a
+    # benchmark of acknowledgement alone lifts them; tests lower them).
+    rate_limits: dict[str, int] = {}
 
     @classmethod
     def from_environ(
@@ -87,15 +91,17 @@ class LocalConfig(BaseModel):
         }
 
     def local_secrets(self) -> dict[str, str]:
-        """ADMIN_TOKEN and KEAP_WEBHOOK_SECRET for local use, made once per state folder."""
+        """ADMIN_TOKEN, KEAP_WEBHOOK_SECRET and STATE_SECRET for local use, made once per
+        state folder (one missing from an older folder is added)."""
         path = self.state_dir / "local-secrets.json"
-        if path.exists():
-            return dict(json.loads(path.read_text()))
-        values = {
-            "ADMIN_TOKEN": secrets.token_urlsafe(24),
-            "KEAP_WEBHOOK_SECRET": secrets.token_urlsafe(32),
+        values = dict(json.loads(path.read_text())) if path.exists() else {}
+        made = {
+            "ADMIN_TOKEN": lambda: secrets.token_urlsafe(24),
+            "KEAP_WEBHOOK_SECRET": lambda: secrets.token_urlsafe(32),
+            "STATE_SECRET": lambda: secrets.token_urlsafe(32),
         }
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values, indent=2))
-        path.chmod(0o600)
+        missing = {name: make() for name, make in made.items() if name not in values}
+        if missing:
+            values.update(missing)
+            write_private(path, json.dumps(values, indent=2))
         return values

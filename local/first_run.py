@@ -23,10 +23,15 @@ def admin_headers(rt: LocalRuntime) -> dict[str, str]:
     return {"Authorization": f"Bearer {token.get_secret_value()}"}
 
 
-async def connect_via_oauth(rt: LocalRuntime, client: httpx.AsyncClient) -> httpx.Response:
+async def connect_via_oauth(
+    rt: LocalRuntime, client: httpx.AsyncClient, account: str | None = None
+) -> httpx.Response:
     """The whole dance over HTTP: initiate (admin), Keap's authorize page, our callback."""
     coordinator = rt.urls["sync-coordinator"]
-    initiated = await client.get(f"{coordinator}/oauth/initiate", headers=admin_headers(rt))
+    params = {"account": account} if account else {}
+    initiated = await client.get(
+        f"{coordinator}/oauth/initiate", params=params, headers=admin_headers(rt)
+    )
     if initiated.status_code != 302:
         raise RuntimeError(f"/oauth/initiate answered {initiated.status_code}: {initiated.text}")
     authorize = await client.get(initiated.headers["location"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import tomllib
 from dataclasses import dataclass
@@ -22,10 +23,12 @@ from local.bindings import (
     LocalDatabase,
     LocalDurableObjectNamespace,
     LocalKV,
+    rate_limiters,
 )
 from local.clock import MovableClock
 from local.config import ROOT, LocalConfig
 from local.cron import next_fire
+from local.files import private_dir
 from local.postgres import EmbeddedPostgres
 from local.serve import AppServer
 from shared.config import Settings
@@ -35,10 +38,26 @@ from shared.platform.env import WorkerEnv
 log = logging.getLogger("local.runtime")
 
 
+def worker_config(folder: str) -> dict[str, Any]:
+    """A worker's wrangler.toml."""
+    return tomllib.loads((ROOT / folder / "wrangler.toml").read_text())
+
+
 def worker_crons(worker_dir: Path = ROOT / "sync_worker") -> list[str]:
     """The cron triggers in a worker's wrangler.toml."""
     config = tomllib.loads((worker_dir / "wrangler.toml").read_text())
     return list(config.get("triggers", {}).get("crons", []))
+
+
+def limited(env: WorkerEnv, folder: str, limits: dict[str, int]) -> WorkerEnv:
+    """`env` with the rate limits the worker's wrangler.toml declares (or `limits`), kept
+    in memory."""
+    limiters = rate_limiters(worker_config(folder), limits)
+    return dataclasses.replace(
+        env,
+        ip_limiter=limiters.get("IP_LIMITER"),
+        account_limiter=limiters.get("ACCOUNT_LIMITER"),
+    )
 
 
 @dataclass
@@ -91,9 +110,11 @@ class LocalRuntime:
             durable_objects=self._namespace,
         )
         return Envs(
-            coordinator=coordinator_env,
+            coordinator=limited(coordinator_env, "sync_coordinator", self.config.rate_limits),
             sync_worker=WorkerEnv(settings, kv=self._kv, database=database, coordinator=service),
-            webhook_handler=WorkerEnv(settings, coordinator=service),
+            webhook_handler=limited(
+                WorkerEnv(settings, coordinator=service), "webhook_handler", self.config.rate_limits
+            ),
         )
 
     async def start(self) -> None:
@@ -103,7 +124,7 @@ class LocalRuntime:
         from webhook_handler.app import app as webhook_app
 
         config = self.config
-        config.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(config.state_dir)
         try:
             if self.dsn is None:
                 self.postgres = EmbeddedPostgres(

@@ -6,14 +6,18 @@ over the service binding, which the internet cannot reach.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import time
+from typing import Any
 
-from fastapi import Depends, Query
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import ValidationError
 
+from shared.coordinator.oauth_state import verify_state
 from shared.platform.env import Env
+from shared.platform.limits import hold_account, hold_ip
 from shared.platform.wire import CoordinatorError
-from shared.rpc.client import ACCOUNT_PATTERN, coordinator_client
+from shared.rpc.client import check_account, coordinator_client, registry_client
 from shared.rpc.methods import (
     BEGIN_OAUTH,
     COMPLETE_OAUTH,
@@ -21,49 +25,76 @@ from shared.rpc.methods import (
     HOOKS_LIST,
     HOOKS_REGISTER,
     HOOKS_REVERIFY,
+    REGISTER_ACCOUNT,
     STATUS,
+    AccountName,
     HookKeys,
     OAuthCallback,
 )
-from shared.web.app import create_worker_app
-from shared.web.auth import require_admin
+from shared.web.app import AccountParam, create_worker_app
+from shared.web.auth import require_admin, wants_html
+from shared.web.errors import error_body
 from sync_coordinator.pages import OUTCOMES, page
 
-app = create_worker_app("sync-coordinator")
+app = create_worker_app("sync-coordinator", accounts=True)
 Admin = Depends(require_admin)
 
 
-AccountParam = Annotated[str | None, Query(description="Keap account; default DEFAULT_ACCOUNT")]
+async def ip_within_limit(request: Request, env: Env) -> None:
+    """/oauth/* hold each client IP to its rate limit before anything else (admin auth too)."""
+    await hold_ip(request, env.ip_limiter)
 
 
-@app.get("/oauth/initiate", dependencies=[Admin])
+WithinLimit = Depends(ip_within_limit)
+
+
+@app.get("/oauth/initiate", dependencies=[WithinLimit, Admin])
 async def oauth_initiate(env: Env, account: AccountParam = None) -> JSONResponse:
-    """Send the admin to Keap's consent page with a one-time, expiring state."""
-    started = await coordinator_client(env, account).call(BEGIN_OAUTH)
+    """Create the account if it is new, and send the admin to Keap's consent page with a
+    one-time, signed, expiring state."""
+    name = check_account(account or env.settings.DEFAULT_ACCOUNT)
+    await hold_account(env.account_limiter, name)
+    await registry_client(env).call(REGISTER_ACCOUNT, AccountName(account=name))
+    started = await coordinator_client(env, name).call(BEGIN_OAUTH)
     return JSONResponse(started.model_dump(), 302, headers={"Location": started.authorize_url})
 
 
-@app.get("/oauth/callback", response_class=HTMLResponse)
+@app.get("/oauth/callback", response_class=HTMLResponse, dependencies=[WithinLimit])
 async def oauth_callback(
-    env: Env, state: str = "", code: str | None = None, error: str | None = None
-) -> HTMLResponse:
-    """Keap's redirect back. Public by necessity; the one-time state is what protects it."""
-    account, _, _ = state.partition(".")
-    if not state or not ACCOUNT_PATTERN.match(account):
-        title, message = OUTCOMES["invalid_state"]
-        return HTMLResponse(page(title, message, ok=False), 400)
+    request: Request,
+    env: Env,
+    state: str = "",
+    code: str | None = None,
+    error: str | None = None,
+) -> Response:
+    """Keap's redirect back. Public by necessity: the signed state is checked here, before
+    any Durable Object is opened, and its account's object then accepts it once."""
     try:
-        callback = OAuthCallback(state=state, code=code, error=error)
+        account = verify_state(env.settings.STATE_SECRET, state, time.time())
+        await hold_account(env.account_limiter, account)
+        try:
+            callback = OAuthCallback(state=state, code=code, error=error)
+        except ValidationError:
+            message = "the callback's values are too long"
+            raise CoordinatorError("invalid_request", message, 400) from None
         result = await coordinator_client(env, account).call(COMPLETE_OAUTH, callback)
     except CoordinatorError as exc:
-        title, message = OUTCOMES.get(exc.code, ("Connection failed", exc.message))
-        return HTMLResponse(page(title, message, ok=False), exc.status if exc.status < 500 else 502)
+        return _callback_failed(request, exc)
     tenant = result.tenant or "your Keap app"
     message = f"Account '{result.account}' is connected to {tenant}. You can close this page."
     return HTMLResponse(page("Keap is connected", message, ok=True))
 
 
-@app.get("/oauth/status", dependencies=[Admin])
+def _callback_failed(request: Request, exc: CoordinatorError) -> Response:
+    """The page a person sees, or a JSON error for anything that is not a browser."""
+    title, message = OUTCOMES.get(exc.code, ("Connection failed", exc.message))
+    status = exc.status if exc.status < 500 or exc.code == "not_configured" else 502
+    if wants_html(request):
+        return HTMLResponse(page(title, message, ok=False), status)
+    return JSONResponse(error_body(status, f"{title}: {message}", exc.code), status)
+
+
+@app.get("/oauth/status", dependencies=[WithinLimit, Admin])
 async def oauth_status(env: Env, account: AccountParam = None) -> dict[str, Any]:
     """The account, its connection state and expiry times; never a token."""
     status = await coordinator_client(env, account).call(STATUS)

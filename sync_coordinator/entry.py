@@ -17,6 +17,7 @@ from shared.platform.cloudflare import (
     worker_env_from_js,
 )
 from shared.platform.wire import CoordinatorError, encode_error
+from shared.rpc.accounts import gated
 from sync_coordinator.app import app
 
 __all__ = ["Default", "SyncCoordinator"]
@@ -24,16 +25,16 @@ __all__ = ["Default", "SyncCoordinator"]
 
 class Default(WorkerEntrypoint):
     async def fetch(self, request):
-        return await asgi.fetch(app, request, worker_env_from_js(self.env))
+        return await asgi.fetch(app, request, gated(worker_env_from_js(self.env)))
 
     async def call(self, account: str, method: str, payload: str) -> str:
         """RPC over the other workers' `COORDINATOR` service binding: forwarded to the
-        Durable Object named `account`."""
-        namespace = worker_env_from_js(self.env).durable_objects
-        if namespace is None:
+        Durable Object named `account` if the account is registered."""
+        env = gated(worker_env_from_js(self.env))
+        if env.durable_objects is None or env.coordinator is None:
             error = CoordinatorError("not_configured", "no SYNC_COORDINATOR binding", 503)
             return encode_error(error)
-        return await namespace.call(account, method, payload)
+        return await env.coordinator.call(account, method, payload)
 
 
 class SyncCoordinator(DurableObject):

@@ -29,14 +29,13 @@ from shared.rpc.client import coordinator_client
 from shared.rpc.methods import HOOKS_LIST, QUEUE_STATUS
 from shared.sync import service
 from shared.sync.run import KEAP_REFUSED, LeaseBusy, RunResult
-from shared.sync.status import get_status
-from shared.web.app import create_worker_app
+from shared.sync.status import accounts_overview, get_status
+from shared.web.app import AccountParam, create_worker_app
 from shared.web.auth import require_admin, wants_html
 from shared.web.errors import error_body
-from shared.web.health import sync_checks
 from sync_worker.status_page import render_status_page
 
-app = create_worker_app("sync-worker", sync_checks)
+app = create_worker_app("sync-worker", accounts=True, streams=True)
 T = TypeVar("T")
 
 
@@ -71,6 +70,7 @@ class StatusResponse(BaseModel):
     cached: bool
     status: dict[str, Any]
     queue: dict[str, Any] | None = None  # the webhook event queue, read live
+    accounts: list[dict[str, Any]] | None = None  # every account, in brief, read live
 
 
 def _summary(result: RunResult) -> RunSummary:
@@ -82,9 +82,11 @@ def _summary(result: RunResult) -> RunSummary:
     return RunSummary(streams=streams, **data)
 
 
-async def _start(env: WorkerEnv, kind: str, objects: list[str] | None) -> JSONResponse:
+async def _start(
+    env: WorkerEnv, kind: str, objects: list[str] | None, account: str | None
+) -> JSONResponse:
     try:
-        result = await service.run(env, kind, objects)
+        result = await service.run(env, kind, objects, account=account)
     except LeaseBusy as busy:
         body = error_body(409, f"a sync run ({busy.holder}) is in progress", "sync_in_progress")
         return JSONResponse(body, 409)
@@ -111,25 +113,32 @@ def _objects(value: str | None) -> list[str] | None:
 
 
 @app.post("/sync/full", dependencies=[Depends(require_admin)], response_model=RunSummary)
-async def sync_full(env: Env) -> JSONResponse:
-    return await _start(env, "full", None)
+async def sync_full(env: Env, account: AccountParam = None) -> JSONResponse:
+    return await _start(env, "full", None, account)
 
 
 @app.post("/sync/reconcile", dependencies=[Depends(require_admin)], response_model=RunSummary)
-async def sync_reconcile(env: Env, objects: str | None = Query(None)) -> JSONResponse:
-    return await _start(env, "reconcile", _objects(objects))
+async def sync_reconcile(
+    env: Env, objects: str | None = Query(None), account: AccountParam = None
+) -> JSONResponse:
+    return await _start(env, "reconcile", _objects(objects), account)
 
 
 @app.get("/sync/status", dependencies=[Depends(require_admin)], response_model=StatusResponse)
-async def sync_status(request: Request, env: Env, refresh: bool = False) -> Response:
-    """JSON for scripts; the status page for a browser (which asks for text/html)."""
-    status, cached = await get_status(env, refresh=refresh)
-    coordinator = coordinator_client(env)
+async def sync_status(
+    request: Request, env: Env, refresh: bool = False, account: AccountParam = None
+) -> Response:
+    """One account in full (`?account=`, else the default one) and every account in brief;
+    JSON for scripts, the status page for a browser (which asks for text/html)."""
+    status, cached = await get_status(env, account, refresh=refresh)
+    coordinator = coordinator_client(env, account)
     queue = await _unless_unavailable(coordinator.call(QUEUE_STATUS))  # live, never cached
+    accounts = await _unless_unavailable(accounts_overview(env))
     if wants_html(request):
         hooks = await _unless_unavailable(coordinator.call(HOOKS_LIST))
-        return HTMLResponse(render_status_page(status, queue, hooks))
-    return JSONResponse(StatusResponse(cached=cached, status=status, queue=queue).model_dump())
+        return HTMLResponse(render_status_page(status, queue, hooks, accounts))
+    response = StatusResponse(cached=cached, status=status, queue=queue, accounts=accounts)
+    return JSONResponse(response.model_dump())
 
 
 async def _unless_unavailable(call: Awaitable[T]) -> T | None:
@@ -142,10 +151,14 @@ async def _unless_unavailable(call: Awaitable[T]) -> T | None:
 
 @app.post("/sync/{object_name}", dependencies=[Depends(require_admin)], response_model=RunSummary)
 async def sync_object(
-    object_name: str, env: Env, full: bool = False, reconcile: bool = False
+    object_name: str,
+    env: Env,
+    full: bool = False,
+    reconcile: bool = False,
+    account: AccountParam = None,
 ) -> JSONResponse:
     names = _objects(object_name)
     if full and reconcile:
         raise HTTPException(400, "choose full or reconcile, not both")
     kind = "reconcile" if reconcile else "full" if full else "incremental"
-    return await _start(env, kind, names)
+    return await _start(env, kind, names, account)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 from shared import timefmt
 
@@ -28,7 +29,7 @@ font-weight:600}
 """
 
 GOOD = {"connected", "ok", "complete", "Verified", "healthy"}
-BAD = {"reauthorization_required", "failed", "error", "Inactive", "not_connected"}
+BAD = {"reauthorization_required", "failed", "interrupted", "error", "Inactive", "not_connected"}
 
 
 def _text(value: Any) -> str:
@@ -203,8 +204,33 @@ def _runs(runs: list[dict[str, Any]]) -> str:
     return _table(["Run", "Status", "Started", "Finished", "Errors"], rows, "No runs yet.")
 
 
+def _accounts(accounts: list[dict[str, Any]] | None, shown: Any) -> str:
+    if accounts is None:
+        return '<p class="muted">The account registry is unavailable.</p>'
+    rows = []
+    for a in accounts:
+        name = str(a.get("account"))
+        link = f'<a href="?account={quote(name)}">{escape(name)}</a>'
+        last = a.get("last_run") or {}
+        rows.append(
+            [
+                f"<td>{'<b>' + link + '</b>' if name == shown else link}</td>",
+                f"<td>{_text(a.get('source'))}</td>",
+                f"<td>{_badge(a.get('connection') or a.get('error'))}</td>",
+                f"<td>{_text(a.get('running'))}</td>",
+                f"<td>{_badge(last.get('status')) if last else '—'} {_text(last.get('kind'))}</td>",
+                f"<td>{_text(last.get('finished_at'))}</td>",
+            ]
+        )
+    headers = ["Account", "Created by", "Keap", "Running", "Last run", "Finished"]
+    return _table(headers, rows, "No accounts.")
+
+
 def render_status_page(
-    status: dict[str, Any], queue: dict[str, Any] | None, hooks: list[dict[str, Any]] | None
+    status: dict[str, Any],
+    queue: dict[str, Any] | None,
+    hooks: list[dict[str, Any]] | None,
+    accounts: list[dict[str, Any]] | None = None,
 ) -> str:
     generated = status.get("generated_at") or timefmt.keap(timefmt.now())
     lease = status.get("lease")
@@ -226,6 +252,8 @@ def render_status_page(
 <p class="muted">Account <b>{_text(status.get("account"))}</b> · as of {_text(generated)}
 · {running}</p>
 {db_note}
+<h2>Accounts</h2>
+{_accounts(accounts, status.get("account"))}
 {_refusals(status.get("objects") or {})}
 <div class="cards">{_connection(status.get("connection") or {})}</div>
 <h2>Objects</h2>

@@ -35,6 +35,7 @@ from shared.platform import cloudflare
 from shared.platform.env import WorkerEnv
 from shared.platform.fetch import FetchTransport
 from shared.platform.wire import CoordinatorError, decode_reply, encode_result
+from shared.rpc.accounts import AccountGate
 
 ROOT = Path(__file__).resolve().parent.parent
 WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"
@@ -55,14 +56,23 @@ HYPERDRIVE = ("env.HYPERDRIVE (", "Hyperdrive Config")
 SERVICE = ("env.COORDINATOR (sync-coordinator)", "Worker")
 DURABLE_OBJECT = ("env.SYNC_COORDINATOR (SyncCoordinator)", "Durable Object")
 DEFAULT_ACCOUNT = ('env.DEFAULT_ACCOUNT ("default")', "Environment Variable")
+IP_LIMITER = ("env.IP_LIMITER (ratelimit)", "Unsafe Metadata")
+ACCOUNT_LIMITER = ("env.ACCOUNT_LIMITER (ratelimit)", "Unsafe Metadata")
 EXPECTED_BINDINGS = {
-    "sync_coordinator": [DURABLE_OBJECT, KV, HYPERDRIVE, DEFAULT_ACCOUNT],
+    "sync_coordinator": [
+        DURABLE_OBJECT,
+        KV,
+        HYPERDRIVE,
+        DEFAULT_ACCOUNT,
+        IP_LIMITER,
+        ACCOUNT_LIMITER,
+    ],
     "sync_worker": [SERVICE, KV, HYPERDRIVE, DEFAULT_ACCOUNT],
-    "webhook_handler": [SERVICE, DEFAULT_ACCOUNT],
+    "webhook_handler": [SERVICE, DEFAULT_ACCOUNT, IP_LIMITER, ACCOUNT_LIMITER],
 }
 ABSENT_BINDINGS = {
     "sync_coordinator": ["env.COORDINATOR ("],
-    "sync_worker": ["env.SYNC_COORDINATOR"],
+    "sync_worker": ["env.SYNC_COORDINATOR", "env.IP_LIMITER", "env.ACCOUNT_LIMITER"],
     "webhook_handler": ["env.SYNC_CACHE", "env.HYPERDRIVE", "env.SYNC_COORDINATOR"],
 }
 
@@ -398,6 +408,11 @@ class FakeService:
             return self.answer
         if method == "get_stream_states":
             return encode_result({})
+        if method == "list_accounts":
+            return encode_result([{"account": "default", "source": "default"}])
+        if method == "status":
+            parts = {"connection": {}, "lease": None, "streams": {}, "runs": []}
+            return encode_result({"account": account, **parts})
         queue = {"depth": 0, "oldest_age_s": None}
         ping = {"account": account, "storage": "ok", "connection": "connected", "queue": queue}
         return encode_result(ping)
@@ -419,6 +434,29 @@ async def test_kv_adapter() -> None:
     assert await kv.get("a") is None
     with pytest.raises(ValueError, match="60"):
         await kv.put("c", "3", ttl=5)
+
+
+class FakeRateLimit:
+    """A `ratelimit` binding: `limit({key})` answers `{success}`, `allowed` calls per key."""
+
+    def __init__(self, allowed: int) -> None:
+        self.allowed = allowed
+        self.keys: list[str] = []
+
+    async def limit(self, options: dict[str, str]) -> dict[str, bool]:
+        self.keys.append(options["key"])
+        return {"success": self.keys.count(options["key"]) <= self.allowed}
+
+
+async def test_rate_limit_adapter_and_env() -> None:
+    binding = FakeRateLimit(allowed=2)
+    env = cloudflare.worker_env_from_js(js_env(IP_LIMITER=binding, ACCOUNT_LIMITER=binding))
+    assert env.ip_limiter is not None and env.account_limiter is not None
+    assert [await env.ip_limiter.limit("ip:1.2.3.4") for _ in range(3)] == [True, True, False]
+    assert await env.account_limiter.limit("account:acme")
+    assert env.ip_limiter.period_s == 60
+    assert binding.keys == ["ip:1.2.3.4"] * 3 + ["account:acme"]
+    assert cloudflare.worker_env_from_js(js_env()).ip_limiter is None
 
 
 async def test_durable_storage_adapter() -> None:
@@ -618,8 +656,13 @@ async def test_sync_worker_entry_serves_the_app_with_a_worker_env(entry: Any) ->
     response = await worker.fetch(httpx.Request("GET", "http://sync-worker/health"))
     body = response.json()
     assert response.status_code == 200, body
-    assert body["services"]["coordinator"]["status"] == "ok"
-    assert body["services"]["kv"]["status"] == "ok"
+    assert body["checks"] == {
+        "coordinator": "ok",
+        "keap": "ok",
+        "webhook_queue": "ok",
+        "streams": "ok",
+        "kv": "ok",
+    }
     [env] = sys.modules["workers.asgi"].envs
     assert isinstance(env, WorkerEnv)
     assert isinstance(env.coordinator, cloudflare.ServiceBindingCoordinator)
@@ -650,13 +693,16 @@ async def test_webhook_entry_serves_the_app(entry: Any) -> None:
 async def test_coordinator_rpc_reaches_the_named_durable_object(entry: Any) -> None:
     module = entry("sync_coordinator")
     namespace = FakeDurableObjectNamespace()
-    env = js_env(SYNC_COORDINATOR=namespace, SYNC_CACHE=FakeKVNamespace())
+    env = js_env(SYNC_COORDINATOR=namespace, SYNC_CACHE=FakeKVNamespace(), ACCOUNTS="acme")
     namespace.object_class, namespace.env = module.SyncCoordinator, env
     worker = module.Default(None, env)
 
+    ghost = json.loads(await worker.call("ghost", "ping", "{}"))
+    assert ghost["error"]["code"] == "unknown_account"  # and no object was made for it
+    assert set(namespace.objects) == {"__accounts__"}
     reply = await worker.call("acme", "ping", "{}")
     assert decode_reply(reply)["account"] == "acme"
-    assert set(namespace.objects) == {"acme"}
+    assert set(namespace.objects) == {"__accounts__", "acme"}
     durable = namespace.objects["acme"]
     assert durable.ctx.storage.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
 
@@ -672,7 +718,7 @@ async def test_coordinator_names_its_object_by_the_account_when_ctx_id_has_no_na
     module = entry("sync_coordinator")
     namespace = FakeDurableObjectNamespace()
     namespace.report_names = False
-    env = js_env(SYNC_COORDINATOR=namespace)
+    env = js_env(SYNC_COORDINATOR=namespace, ACCOUNTS="beta")
     namespace.object_class, namespace.env = module.SyncCoordinator, env
     reply = await module.Default(None, env).call("beta", "ping", "{}")
     assert decode_reply(reply)["account"] == "beta"
@@ -686,8 +732,7 @@ async def test_coordinator_health_goes_straight_to_its_durable_object(entry: Any
     worker = module.Default(None, env)
     response = await worker.fetch(httpx.Request("GET", "http://sync-coordinator/health"))
     [worker_env] = sys.modules["workers.asgi"].envs
-    assert isinstance(worker_env.coordinator, cloudflare.DurableObjectCoordinator)
+    assert isinstance(worker_env.coordinator, AccountGate)
     assert worker_env.durable_objects is not None
-    body = response.json()
-    assert body["services"]["durable_object"]["account"] == "default", body
-    assert set(namespace.objects) == {"default"}
+    assert response.json()["checks"]["durable_object"] == "ok", response.text
+    assert set(namespace.objects) == {"__accounts__", "default"}

@@ -22,10 +22,11 @@ SECRETS = [
     "KEAP_CLIENT_SECRET",
     "KEAP_API_KEY",
     "KEAP_WEBHOOK_SECRET",
+    "STATE_SECRET",
 ]
 WORKER_SECRETS = {  # worker: (required, required one group of, allowed)
     "sync-coordinator": (
-        ["ADMIN_TOKEN", "KEAP_WEBHOOK_SECRET"],
+        ["ADMIN_TOKEN", "KEAP_WEBHOOK_SECRET", "STATE_SECRET"],
         [["KEAP_CLIENT_ID", "KEAP_CLIENT_SECRET"], ["KEAP_API_KEY"]],
         SECRETS,
     ),
@@ -509,23 +510,20 @@ def admin_problem(reply, worker):
 
 
 def probe_health(base):
+    """The public /health: each check's name with ok or fail (the errors themselves are at
+    /health/detail, for the admin)."""
     reply = request("GET", base + "/health")
     body = reply.json()
-    services = (body or {}).get("services") or {}
-    summary = ", ".join(
-        f"{n} {s.get('status') if isinstance(s, dict) else s}" for n, s in services.items()
-    )
+    checks = (body or {}).get("checks") or {}
+    summary = ", ".join(f"{n} {s}" for n, s in checks.items())
     if reply.status == 200 and body and body.get("status") == "healthy":
-        return "PASS", f"healthy ({summary or 'no services reported'})"
+        return "PASS", f"healthy ({summary or 'no checks reported'})"
     if body and body.get("status") in ("degraded", "unhealthy", "healthy"):
-        broken = [
-            f"{n}: {s.get('error') or s.get('status')}"
-            for n, s in services.items()
-            if isinstance(s, dict) and s.get("status") != "ok"
-        ]
+        broken = [f"{n} {s}" for n, s in checks.items() if s != "ok"]
         return "FAIL", (
             f"HTTP {reply.status}, {body.get('status')}: "
-            + ("; ".join(broken) or summary or "no detail")
+            + (", ".join(broken) or summary or "no detail")
+            + " (the errors: GET /health/detail with the admin token)"
         )
     return "FAIL", reply.describe()
 

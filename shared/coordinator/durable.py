@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from shared.coordinator.credentials import KeeperCredentials
 from shared.coordinator.oauth_flow import OAuthFlow
+from shared.coordinator.registry import AccountRegistry
 from shared.coordinator.schema import migrate
 from shared.coordinator.sync_state import SyncState
 from shared.coordinator.tokens import TokenKeeper
@@ -45,7 +46,10 @@ class CoordinatorObject:
         self.oauth = OAuthFlow(self.sql, env.settings, self.tokens, name)
         self.sync = SyncState(self.sql, clock)
         self.webhooks = AccountWebhooks(self.sql, env, name, KeeperCredentials(self.tokens), clock)
-        self._rpc = Dispatcher(self, self.tokens, self.oauth, self.sync, self.webhooks)
+        self.registry = AccountRegistry(self.sql, env.settings, name, clock)
+        self._rpc = Dispatcher(
+            self, self.tokens, self.oauth, self.sync, self.webhooks, self.registry
+        )
 
     async def call(self, method: str, payload: str) -> str:
         """Answer one RPC call; every failure comes back as an encoded CoordinatorError."""

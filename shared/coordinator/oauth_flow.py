@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
-
 from shared.config import Settings
+from shared.coordinator.oauth_state import new_state
 from shared.coordinator.tokens import TokenKeeper
 from shared.keap import oauth
 from shared.keap.errors import KeapError
@@ -28,14 +27,14 @@ class OAuthFlow:
 
     @handles(BEGIN_OAUTH)
     def begin(self) -> OAuthStart:
-        """A fresh state (prefixed with the account, so the callback finds this object)."""
+        """A fresh signed state naming this account (see `oauth_state`), kept to be used once."""
         if not self.settings.KEAP_CLIENT_ID or not self.settings.KEAP_REDIRECT_URI:
             raise CoordinatorError(
                 "not_configured", "KEAP_CLIENT_ID and KEAP_REDIRECT_URI must be set for OAuth", 500
             )
         now = self.clock()
         self.sql.exec("DELETE FROM oauth_states WHERE expires_at < ?", now - 86400)
-        state = f"{self.account}.{secrets.token_urlsafe(24)}"
+        state = new_state(self.settings.STATE_SECRET, self.account, now + STATE_TTL_S)
         self.sql.exec(
             "INSERT INTO oauth_states (state, expires_at) VALUES (?, ?)", state, now + STATE_TTL_S
         )

@@ -102,6 +102,8 @@ MIGRATIONS: list[list[str]] = [
     ["ALTER TABLE hook_events ADD COLUMN refusals INTEGER NOT NULL DEFAULT 0"],
     # 6: a refused event waits on its own, so the events behind it go on
     ["ALTER TABLE hook_events ADD COLUMN retry_at REAL"],
+    # 7: the account registry (in use in the `__accounts__` object only)
+    ["CREATE TABLE accounts (name TEXT PRIMARY KEY, registered_at REAL NOT NULL)"],
 ]
 
 

@@ -32,6 +32,7 @@ from shared.rpc.methods import (
 from shared.timefmt import from_epoch as iso
 
 RUN_HISTORY_KEPT = 200
+INTERRUPTED = "the run stopped without finishing: its lease lapsed (the process ended)"
 
 
 class SyncState:
@@ -44,14 +45,37 @@ class SyncState:
         rows = self.sql.exec("SELECT * FROM lease WHERE id = 1")
         return rows[0] if rows else None
 
+    def _live_holder(self) -> str | None:
+        lease = self._lease()
+        return lease["run_id"] if lease and lease["expires_at"] > self.clock() else None
+
+    def _mark_interrupted(self) -> None:
+        """Runs still `running` without a live lease ended with their process: `interrupted`,
+        finished when their lease lapsed (or now, if it was taken over since)."""
+        lease = self._lease()
+        holder = self._live_holder()
+        lapsed_at = lease["expires_at"] if lease and holder is None else self.clock()
+        self.sql.exec(
+            "UPDATE runs SET status = 'interrupted', finished_at = "
+            "CASE WHEN run_id = ? THEN ? ELSE ? END, errors = ? "
+            "WHERE status = 'running' AND run_id IS NOT ?",
+            lease["run_id"] if lease else None,
+            lapsed_at,
+            self.clock(),
+            json.dumps([INTERRUPTED]),
+            holder,
+        )
+
     @handles(ACQUIRE_LEASE)
     def acquire_lease(self, request: LeaseRequest) -> Lease:
-        """Take the lease unless another live run holds it; an expired lease is free."""
+        """Take the lease unless another live run holds it; a lapsed lease is free (and the
+        run that held it is recorded as interrupted)."""
         run_id, ttl_s = request.run_id, request.ttl_s
         now = self.clock()
         lease = self._lease()
         if lease and lease["run_id"] != run_id and lease["expires_at"] > now:
             return Lease(acquired=False, holder=lease["run_id"], expires_at=lease["expires_at"])
+        self._mark_interrupted()
         self.sql.exec(
             "INSERT INTO lease (id, run_id, acquired_at, expires_at, ttl_s) VALUES (1, ?, ?, ?, ?) "
             "ON CONFLICT(id) DO UPDATE SET run_id = excluded.run_id, "
@@ -154,6 +178,7 @@ class SyncState:
     @handles(RUNS)
     def runs(self, query: RunsQuery) -> list[dict[str, Any]]:
         """The last runs, newest first."""
+        self._mark_interrupted()
         rows = self.sql.exec("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", query.limit)
         return [
             {

@@ -38,8 +38,14 @@ KV_BINDING = "SYNC_CACHE"
 HYPERDRIVE_BINDING = "HYPERDRIVE"
 COORDINATOR_BINDING = "COORDINATOR"
 DURABLE_OBJECT_BINDING = "SYNC_COORDINATOR"
+IP_LIMITER_BINDING = "IP_LIMITER"
+ACCOUNT_LIMITER_BINDING = "ACCOUNT_LIMITER"
+RATE_LIMIT_PERIOD_S = 60  # the period of both limiters in the workers' wrangler.toml
 
 KV_MIN_TTL_S = 60  # Workers KV rejects an expirationTtl below 60 seconds
+
+# What this isolate keeps between requests (`WorkerEnv.instance`).
+INSTANCE: dict[str, Any] = {}
 
 
 # --- the edge between JS and Python -------------------------------------------------------
@@ -245,6 +251,27 @@ def durable_object_name(ctx: Any) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
+# --- Workers Rate Limiting ---------------------------------------------------------------------
+
+
+class CloudflareRateLimiter:
+    """A `ratelimit` binding (`RateLimiter` protocol): `limit({key})` answers `{success}`.
+
+    The binding does not tell its period; `period_s` is the one its wrangler.toml sets."""
+
+    def __init__(self, binding: Any, period_s: int = RATE_LIMIT_PERIOD_S) -> None:
+        self._binding = binding
+        self._period_s = period_s
+
+    @property
+    def period_s(self) -> int:
+        return self._period_s
+
+    async def limit(self, key: str) -> bool:
+        outcome = to_python(await self._binding.limit(_js_object({"key": key})))
+        return bool(outcome.get("success")) if isinstance(outcome, dict) else False
+
+
 # --- Postgres through Hyperdrive -------------------------------------------------------------
 
 
@@ -372,6 +399,10 @@ def worker_env_from_js(js_env: Any) -> WorkerEnv:
     hyperdrive = binding(js_env, HYPERDRIVE_BINDING)
     service = binding(js_env, COORDINATOR_BINDING)
     namespace_binding = binding(js_env, DURABLE_OBJECT_BINDING)
+    ip_limiter, account_limiter = (
+        binding(js_env, IP_LIMITER_BINDING),
+        binding(js_env, ACCOUNT_LIMITER_BINDING),
+    )
 
     namespace = (
         CloudflareDurableObjectNamespace(namespace_binding)
@@ -391,6 +422,11 @@ def worker_env_from_js(js_env: Any) -> WorkerEnv:
         coordinator=coordinator,
         durable_objects=namespace,
         http_transport=FetchTransport,  # Pyodide has no TLS: outbound HTTPS goes through fetch
+        instance=INSTANCE,
+        ip_limiter=CloudflareRateLimiter(ip_limiter) if ip_limiter is not None else None,
+        account_limiter=(
+            CloudflareRateLimiter(account_limiter) if account_limiter is not None else None
+        ),
     )
 
 

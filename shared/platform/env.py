@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 import httpx
 from fastapi import Depends, Request
@@ -15,6 +15,7 @@ from shared.platform.interfaces import (
     Database,
     DurableObjectNamespace,
     HttpTransport,
+    RateLimiter,
 )
 
 
@@ -24,7 +25,8 @@ class WorkerEnv:
 
     A binding the worker does not have is None; health reports it as not configured.
     `http_transport` is how outbound HTTP leaves the worker: None for httpx's own transport
-    (CPython), the runtime's `fetch` on Workers.
+    (CPython), the runtime's `fetch` on Workers. `instance` is what this worker instance keeps
+    between requests (on Workers, one per isolate: the env itself is built per request).
     """
 
     settings: Settings
@@ -33,6 +35,9 @@ class WorkerEnv:
     coordinator: CoordinatorTransport | None = None
     durable_objects: DurableObjectNamespace | None = None
     http_transport: HttpTransport | None = None
+    ip_limiter: RateLimiter | None = None  # `IP_LIMITER`: per client IP
+    account_limiter: RateLimiter | None = None  # `ACCOUNT_LIMITER`: per account
+    instance: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def new_transport(self) -> httpx.AsyncBaseTransport | None:
         """A transport for one new HTTP client (None: httpx's own)."""

@@ -55,6 +55,20 @@ class DurableStorage(Protocol):
     async def delete_alarm(self) -> None: ...
 
 
+@runtime_checkable
+class RateLimiter(Protocol):
+    """A Workers Rate Limiting binding: at most its limit of calls per key and period."""
+
+    @property
+    def period_s(self) -> int:
+        """The window a refused caller should wait out (Retry-After)."""
+        ...
+
+    async def limit(self, key: str) -> bool:
+        """Count one call for `key`; False once `key` is over the limit."""
+        ...
+
+
 class DatabaseUnavailable(Exception):
     """The platform cannot open a database connection, for a reason safe to show."""
 

@@ -20,14 +20,17 @@ from shared.rpc.methods import Method
 Req = TypeVar("Req", bound=BaseModel)
 Rep = TypeVar("Rep")
 
-# An account names its coordinator, its hook URL and, in Postgres, its rows.
-ACCOUNT_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# An account names its coordinator, its hook URL and, in Postgres, its rows. A name starts
+# with a letter or digit: `__accounts__`, the registry's own object, is no account.
+ACCOUNT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+REGISTRY = "__accounts__"
 
 
 def check_account(name: str) -> str:
     """`name` if it can name an account, else a `bad_account` error (400)."""
     if not ACCOUNT_PATTERN.match(name):
-        raise CoordinatorError("bad_account", "account names are 1-64 letters, digits, - or _", 400)
+        message = "account names are 1-64 letters, digits, - or _, starting with a letter or digit"
+        raise CoordinatorError("bad_account", message, 400)
     return name
 
 
@@ -55,3 +58,10 @@ def coordinator_client(env: WorkerEnv, account: str | None = None) -> Coordinato
     return CoordinatorClient(
         env.coordinator, check_account(account or env.settings.DEFAULT_ACCOUNT)
     )
+
+
+def registry_client(env: WorkerEnv) -> CoordinatorClient:
+    """The account registry (see `shared.rpc.accounts`) as this worker reaches it."""
+    if env.coordinator is None:
+        raise CoordinatorError("not_configured", "this worker has no COORDINATOR binding", 503)
+    return CoordinatorClient(env.coordinator, REGISTRY)

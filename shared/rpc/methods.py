@@ -98,6 +98,23 @@ PING = Method("ping", NoArgs, Ping)
 STATUS = Method("status", NoArgs, AccountStatus)
 
 
+# --- the account registry (the `__accounts__` object; see shared/rpc/accounts.py) ---------
+class AccountName(Request):
+    account: str = Field(min_length=1, max_length=64)
+
+
+class AccountInfo(BaseModel):
+    account: str
+    source: Literal["default", "setting", "registered"]  # DEFAULT_ACCOUNT, ACCOUNTS, an admin
+    registered_at: str | None = None
+
+
+REGISTER_ACCOUNT = Method("register_account", AccountName, AccountInfo)
+LOOKUP_ACCOUNT = Method("lookup_account", AccountName, bool)
+LIST_ACCOUNTS = Method("list_accounts", NoArgs, list[AccountInfo])
+REGISTRY_METHODS = frozenset(m.name for m in (REGISTER_ACCOUNT, LOOKUP_ACCOUNT, LIST_ACCOUNTS))
+
+
 # --- connecting the account --------------------------------------------------------------
 class OAuthStart(BaseModel):
     authorize_url: str

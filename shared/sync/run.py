@@ -46,7 +46,7 @@ from shared.sync.budget import Budget
 
 log = logging.getLogger("keap_sync.run")
 
-LEASE_TTL_S = 300.0  # a run killed outright blocks the next one at most this long
+LEASE_TTL_S = 60.0  # the default of the SYNC_LEASE_TTL_S setting
 
 REAUTHORIZE = (
     "Keap authorization was revoked or has expired: an admin must reconnect the account "
@@ -219,6 +219,7 @@ class Run:
         self.result.streams = {name: StreamResult(name) for name in streams}
         self._started = time.monotonic()
         self._last_lease_renewal = self._started
+        self._heartbeat: asyncio.Task[None] | None = None
         self.keap_requests: Callable[[], int] = lambda: 0  # set by whoever makes them
 
     @property
@@ -239,12 +240,28 @@ class Run:
             await self._release()
             raise
         await self.journal.started(self.run_id, self.result.kind)
+        self._heartbeat = asyncio.create_task(self._keep_lease_alive())
         return self
+
+    async def _keep_lease_alive(self) -> None:
+        """Renew the lease while the run lives, whatever it waits on (a slow page, Keap's
+        backoff); it dies with the run's process, and the lease lapses soon after."""
+        while True:
+            await asyncio.sleep(self.lease_ttl_s / 6)
+            try:
+                await self.keep_lease()
+            except Exception as exc:  # the run's next checkpoint meets the same problem
+                log.warning("run %s could not renew its lease: %s", self.run_id, type(exc).__name__)
+                return
 
     def _lease_request(self) -> LeaseRequest:
         return LeaseRequest(run_id=self.run_id, ttl_s=self.lease_ttl_s)
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
         result = self.result
         if isinstance(exc, asyncio.CancelledError):
             result.status = "cancelled"

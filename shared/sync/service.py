@@ -62,7 +62,14 @@ async def run(
     async with Store.open(env.database, account=coordinator.account, eager=False) as store:
         journal = RunJournal(store, retention)
         async with (
-            Run(coordinator, budget, kind, names, journal=journal) as current,
+            Run(
+                coordinator,
+                budget,
+                kind,
+                names,
+                journal=journal,
+                lease_ttl_s=env.settings.SYNC_LEASE_TTL_S,
+            ) as current,
             KeapClient(
                 env.settings,
                 credentials,

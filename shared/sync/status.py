@@ -7,6 +7,7 @@ kept in KV (`SYNC_CACHE`) for an hour and rebuilt whenever a run finishes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import asdict
 from datetime import datetime
@@ -15,8 +16,9 @@ from typing import Any
 from shared import timefmt
 from shared.keap.streams import STREAM_NAMES
 from shared.platform.env import WorkerEnv
-from shared.rpc.client import coordinator_client
-from shared.rpc.methods import STATUS
+from shared.platform.wire import CoordinatorError
+from shared.rpc.client import coordinator_client, registry_client
+from shared.rpc.methods import LIST_ACCOUNTS, STATUS, AccountInfo
 from shared.store.store import Store, StoreError
 
 CACHE_TTL_S = 3600
@@ -151,3 +153,26 @@ async def get_status(
         if cached:
             return json.loads(cached), True
     return await refresh_status(env, account), False
+
+
+async def _overview(env: WorkerEnv, info: AccountInfo) -> dict[str, Any]:
+    entry: dict[str, Any] = {"account": info.account, "source": info.source}
+    try:
+        snapshot = await coordinator_client(env, info.account).call(STATUS)
+    except CoordinatorError as exc:
+        return {**entry, "error": exc.code}
+    last = snapshot.runs[0] if snapshot.runs else None
+    return {
+        **entry,
+        "connection": snapshot.connection.get("state"),
+        "running": (snapshot.lease or {}).get("run_id"),
+        "last_run": {k: last.get(k) for k in ("run_id", "kind", "status", "finished_at")}
+        if last
+        else None,
+    }
+
+
+async def accounts_overview(env: WorkerEnv) -> list[dict[str, Any]]:
+    """Every account in the registry: its connection, the run under way, its last run."""
+    accounts = await registry_client(env).call(LIST_ACCOUNTS)
+    return list(await asyncio.gather(*(_overview(env, info) for info in accounts)))

@@ -1,9 +1,14 @@
-"""Receiving one Keap hook request: size, authentication, handshake, validation, enqueue.
+"""Receiving one Keap hook request: rate limits, authentication, the account, size,
+handshake, validation, enqueue.
 
-The order matters: nothing is read past the size limit, nothing unauthenticated is
-parsed, the handshake never waits on the coordinator (it may be the caller, registering
-the hook), and a 200 goes out only after the coordinator has stored the events (a 503
-otherwise, so Keap tries again; repeats are recognised there).
+The order matters: the client's IP is held to its rate limit first; the URL token is
+checked and the account looked up in the registry before the body is read (a bad token is
+a 401, an account nobody connected a 404, and neither costs a body's memory); the account
+is held to its own rate limit only then (bad tokens cannot use up its share); nothing is
+read past the size limit; nothing
+unauthenticated is parsed; the handshake never waits on the account's coordinator (it may
+be the caller, registering the hook); and a 200 goes out only after the coordinator has
+stored the events (a 503 otherwise, so Keap tries again; repeats are recognised there).
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
 from shared.platform.env import WorkerEnv
-from shared.rpc.client import ACCOUNT_PATTERN, coordinator_client
-from shared.rpc.methods import ENQUEUE_EVENTS, Events, QueuedEvent
+from shared.platform.limits import hold_account, hold_ip
+from shared.rpc.client import ACCOUNT_PATTERN, coordinator_client, registry_client
+from shared.rpc.methods import ENQUEUE_EVENTS, LOOKUP_ACCOUNT, AccountName, Events, QueuedEvent
 from shared.webhooks.auth import signature_valid, token_valid
 from shared.webhooks.events import route
 from shared.webhooks.models import HookDelivery
@@ -32,6 +38,7 @@ MAX_BODY_BYTES = 1024 * 1024
 ENQUEUE_TIMEOUT_S = 20.0  # well inside Keap's 30 s; a late enqueue is deduplicated anyway
 MAX_HOOK_SECRET = 512
 MAX_EVENTS = 10_000  # per delivery: 1000 objects, more only for tag applications
+RETRY = {"Retry-After": "30"}
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -62,19 +69,41 @@ def _account(request: Request, env: WorkerEnv) -> str:
     return account
 
 
-def authenticate(request: Request, env: WorkerEnv, body: bytes) -> str:
-    """The account a request is for, if it carries a valid URL token or body signature."""
+async def authenticated_body(request: Request, env: WorkerEnv) -> tuple[str, bytes]:
+    """(the account, the body) of a request with a valid URL token (checked before the body
+    is read) or body signature, for an account in the registry."""
     secret = env.settings.KEAP_WEBHOOK_SECRET
     if secret is None or not secret.get_secret_value():
         raise HTTPException(503, "KEAP_WEBHOOK_SECRET is not configured on this worker")
     account = _account(request, env)
     token = request.query_params.get("token")
+    if token is not None:
+        if not token_valid(secret, account, token):
+            raise HTTPException(401, "hook URL not recognised")
+        await require_account(env, account)
+        await hold_account(env.account_limiter, account)
+        return account, await read_body(request)
     signature = request.headers.get("x-hook-signature")
-    if token is not None and token_valid(secret, account, token):
-        return account
-    if signature is not None and signature_valid(secret, body, signature):
-        return account
-    raise HTTPException(401, "hook URL not recognised or signature invalid")
+    if signature is None:
+        raise HTTPException(401, "hook URL not recognised or signature invalid")
+    body = await read_body(request)
+    if not signature_valid(secret, body, signature):
+        raise HTTPException(401, "hook URL not recognised or signature invalid")
+    await require_account(env, account)
+    await hold_account(env.account_limiter, account)
+    return account, body
+
+
+async def require_account(env: WorkerEnv, account: str) -> None:
+    """A 404 for an account nobody connected (nothing of it is touched); a 503 when the
+    registry cannot say, so Keap tries again."""
+    try:
+        known = await registry_client(env).call(LOOKUP_ACCOUNT, AccountName(account=account))
+    except Exception as exc:  # whatever went wrong, Keap must try again
+        log.warning("account lookup failed (%s); answering 503", getattr(exc, "code", type(exc)))
+        raise HTTPException(503, "the account could not be checked; try again", RETRY) from None
+    if not known:
+        raise HTTPException(404, f"no account {account!r}")
 
 
 def handshake(secret: str) -> Response:
@@ -130,8 +159,8 @@ def queue_events(delivery: HookDelivery) -> tuple[list[dict[str, Any]], int]:
 
 
 async def receive(request: Request, env: WorkerEnv) -> Response:
-    body = await read_body(request)
-    account = authenticate(request, env, body)
+    await hold_ip(request, env.ip_limiter)
+    account, body = await authenticated_body(request, env)
     secret = request.headers.get("x-hook-secret")
     if secret is not None:
         return handshake(secret)
@@ -148,7 +177,7 @@ async def receive(request: Request, env: WorkerEnv) -> Response:
             return JSONResponse(
                 {"error": {"status": 503, "message": "events not stored; try again"}},
                 503,
-                headers={"Retry-After": "30"},
+                headers=RETRY,
             )
         reply = stored.model_dump()
     reply["ignored"] = ignored

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+import time
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
 from local.first_run import connect_via_oauth, ensure_connected
 from local.postgres import EmbeddedPostgres
 from local.runtime import LocalRuntime, running
-from shared.rpc.methods import GET_ACCESS, STATUS
+from shared.coordinator.oauth_state import new_state
+from shared.rpc.client import registry_client
+from shared.rpc.methods import GET_ACCESS, LIST_ACCOUNTS, STATUS
 from tests.conftest import account_client, admin_headers, local_config
 from tests.coordinator.conftest import object_sql
 
@@ -143,3 +149,78 @@ async def test_a_restarted_runtime_is_still_connected_with_the_same_grant(
                 f"{again.urls['keap-sandbox']}/crm/rest/v2/tags", headers=access.headers()
             )
         assert listed.status_code == 200
+
+
+async def test_forged_and_expired_states_open_no_durable_object(runtime: LocalRuntime) -> None:
+    """Each state names another account, as an attacker would to make objects by the
+    hundred: none is opened, none is stored."""
+    secret = runtime.settings.STATE_SECRET
+    other_secret = SecretStr("not-the-deployment-secret")
+    now = time.time()
+    states = []
+    for i in range(500):
+        account = f"victim{i}"
+        kind = i % 5
+        if kind == 0:  # the old shape: an account and a nonce
+            states.append(f"{account}.{secrets.token_urlsafe(24)}")
+        elif kind == 1:  # signed with another key
+            states.append(new_state(other_secret, account, now + 600))
+        elif kind == 2:  # the signature of another state
+            good = new_state(secret, "default", now + 600)
+            states.append(f"{account}.{good.split('.', 1)[1]}")
+        elif kind == 3:  # ours, but expired
+            states.append(new_state(secret, account, now - 1))
+        else:
+            states.append(secrets.token_urlsafe(40))
+    objects = runtime.config.state_dir / "durable_objects"
+    before = sorted(p.name for p in objects.glob("*"))
+    callback = f"{runtime.urls['sync-coordinator']}/oauth/callback"
+    limit = asyncio.Semaphore(50)
+
+    async def attempt(client: httpx.AsyncClient, n: int, state: str) -> httpx.Response:
+        # From 250 addresses: one would be held to its rate limit long before 500.
+        address = {"CF-Connecting-IP": f"198.51.100.{n % 250}"}
+        async with limit:
+            return await client.get(callback, params={"state": state, "code": "x"}, headers=address)
+
+    async with httpx.AsyncClient(timeout=60) as client:
+        answers = await asyncio.gather(*(attempt(client, n, s) for n, s in enumerate(states)))
+    assert {a.status_code for a in answers} == {400}
+    codes = [a.json()["error"]["code"] for a in answers]
+    assert codes.count("expired_state") == 100
+    assert codes.count("invalid_state") == 400
+    assert sorted(p.name for p in objects.glob("*")) == before
+
+
+async def test_an_account_exists_once_an_admin_initiates_it(runtime: LocalRuntime) -> None:
+    coordinator = runtime.urls["sync-coordinator"]
+    admin = admin_headers(runtime)
+    async with httpx.AsyncClient(timeout=30) as client:
+        before = await client.get(
+            f"{coordinator}/oauth/status", params={"account": "acme"}, headers=admin
+        )
+        anonymous = await client.get(f"{coordinator}/oauth/initiate", params={"account": "acme"})
+        reserved = await client.get(
+            f"{coordinator}/oauth/initiate", params={"account": "__accounts__"}, headers=admin
+        )
+        initiated = await client.get(
+            f"{coordinator}/oauth/initiate", params={"account": "acme"}, headers=admin
+        )
+        after = await client.get(
+            f"{coordinator}/oauth/status", params={"account": "acme"}, headers=admin
+        )
+        done = await client.get(
+            (await client.get(initiated.headers["location"])).headers["location"]
+        )
+    assert before.status_code == 404 and before.json()["error"]["code"] == "unknown_account"
+    assert anonymous.status_code == 401
+    assert reserved.status_code == 400 and reserved.json()["error"]["code"] == "bad_account"
+    assert initiated.status_code == 302
+    assert after.status_code == 200 and after.json()["connection"]["state"] == "not_connected"
+    assert done.status_code == 200 and "Account &#x27;acme&#x27; is connected" in done.text
+    assert runtime.envs is not None
+    accounts = await registry_client(runtime.envs.coordinator).call(LIST_ACCOUNTS)
+    assert [(a.account, a.source) for a in accounts] == [
+        ("default", "default"),
+        ("acme", "registered"),
+    ]

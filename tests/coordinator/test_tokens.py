@@ -178,16 +178,20 @@ async def test_a_revoked_grant_is_reported_everywhere_without_leaking_secrets(
 
     async with httpx.AsyncClient(timeout=30) as http:
         health = await http.get(f"{runtime.urls['sync-coordinator']}/health")
+        detail = await http.get(
+            f"{runtime.urls['sync-coordinator']}/health/detail", headers=admin_headers(runtime)
+        )
         worker_health = await http.get(f"{runtime.urls['sync-worker']}/health")
         status = await http.get(
             f"{runtime.urls['sync-coordinator']}/oauth/status", headers=admin_headers(runtime)
         )
-        responses += [health.text, worker_health.text, status.text]
+        responses += [health.text, detail.text, worker_health.text, status.text]
     assert health.status_code == 503
-    service = health.json()["services"]["durable_object"]
-    assert service["connection"] == "reauthorization_required"
-    assert "reconnect" in service["error"]
-    assert worker_health.status_code == 503
+    assert health.json()["checks"]["keap"] == "fail"
+    keap = detail.json()["services"]["keap"]
+    assert keap["accounts"] == {"default": "reauthorization_required"}
+    assert "reconnect" in keap["error"]
+    assert worker_health.status_code == 503 and worker_health.json()["checks"]["keap"] == "fail"
     assert status.json()["connection"]["state"] == "reauthorization_required"
 
     settings = runtime.settings

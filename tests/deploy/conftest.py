@@ -176,7 +176,7 @@ def healthy(services: dict[str, str]) -> Answer:
         {
             "status": "healthy",
             "timestamp": "2026-11-24T12:00:00Z",
-            "services": {name: {"status": s, "latency_ms": 1.0} for name, s in services.items()},
+            "checks": services,
         }
     )
 
@@ -373,6 +373,7 @@ def base_settings(dsn: str, workers: FakeWorkers | None = None) -> dict[str, str
         "KEAP_CLIENT_SECRET": KEAP_CLIENT_SECRET,
         "ADMIN_TOKEN": "",
         "KEAP_WEBHOOK_SECRET": "",
+        "STATE_SECRET": "",
         "WORKERS_SUBDOMAIN": "example-co",
         "REGISTER_HOOKS": "true",
     }

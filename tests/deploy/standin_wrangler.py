@@ -496,6 +496,8 @@ def binding_rows(config: dict[str, Any], variables: dict[str, str]) -> list[tupl
         rows.append((f"env.{binding['binding']} ({binding.get('id')})", "Hyperdrive Config"))
     for binding in config.get("services", []):
         rows.append((f"env.{binding['binding']} ({binding['service']})", "Worker"))
+    for binding in (config.get("unsafe") or {}).get("bindings", []):
+        rows.append((f"env.{binding['name']} ({binding['type']})", "Unsafe Metadata"))
     for key, value in variables.items():
         shown = value if key in config.get("vars", {}) else "(hidden)"
         rows.append((f'env.{key} ("{shown}")', "Environment Variable"))

@@ -191,7 +191,7 @@ def test_the_real_ids_are_written_into_the_binding_lines_only(two_runs: TwoRuns)
 
 def test_generated_secrets_go_into_env_and_nowhere_visible(two_runs: TwoRuns) -> None:
     env = two_runs.env
-    for name in ("ADMIN_TOKEN", "KEAP_WEBHOOK_SECRET"):
+    for name in ("ADMIN_TOKEN", "KEAP_WEBHOOK_SECRET", "STATE_SECRET"):
         assert len(env[name]) >= 32, name
     mode = (two_runs.deploy.project / ".env").stat().st_mode & 0o777
     assert mode == 0o600
@@ -209,6 +209,7 @@ def test_each_worker_gets_only_its_secrets_through_stdin(two_runs: TwoRuns) -> N
             "KEAP_CLIENT_ID": sha("keap-client-id"),
             "KEAP_CLIENT_SECRET": sha(KEAP_CLIENT_SECRET),
             "KEAP_WEBHOOK_SECRET": sha(env["KEAP_WEBHOOK_SECRET"]),
+            "STATE_SECRET": sha(env["STATE_SECRET"]),
         },
         "sync-worker": {"ADMIN_TOKEN": sha(env["ADMIN_TOKEN"])},
         "webhook-handler": {"KEAP_WEBHOOK_SECRET": sha(env["KEAP_WEBHOOK_SECRET"])},
@@ -220,6 +221,7 @@ def test_each_worker_gets_only_its_secrets_through_stdin(two_runs: TwoRuns) -> N
             "KEAP_CLIENT_ID",
             "KEAP_CLIENT_SECRET",
             "KEAP_WEBHOOK_SECRET",
+            "STATE_SECRET",
         },
         "sync-worker": {"ADMIN_TOKEN"},
         "webhook-handler": {"KEAP_WEBHOOK_SECRET"},
@@ -228,7 +230,13 @@ def test_each_worker_gets_only_its_secrets_through_stdin(two_runs: TwoRuns) -> N
 
 def test_no_secret_appears_in_any_argv_or_in_the_output(two_runs: TwoRuns) -> None:
     env = two_runs.env
-    secrets = [env["ADMIN_TOKEN"], env["KEAP_WEBHOOK_SECRET"], KEAP_CLIENT_SECRET, DB_PASSWORD]
+    secrets = [
+        env["ADMIN_TOKEN"],
+        env["KEAP_WEBHOOK_SECRET"],
+        env["STATE_SECRET"],
+        KEAP_CLIENT_SECRET,
+        DB_PASSWORD,
+    ]
     calls_log = two_runs.deploy.standin.log_file.read_text()
     seen = calls_log + repr(two_runs.first_calls) + output(two_runs.first) + output(two_runs.second)
     for secret in secrets:
@@ -343,7 +351,7 @@ def test_dry_run_changes_nothing_and_prints_every_command(deploy: Deploy) -> Non
         "postgresql://postgres:****@127.0.0.1:",
         "would run: wrangler secret bulk --name sync-coordinator",
         'stdin: {"ADMIN_TOKEN":"****","KEAP_CLIENT_ID":"****","KEAP_CLIENT_SECRET":"****",'
-        '"KEAP_WEBHOOK_SECRET":"****"}',
+        '"KEAP_WEBHOOK_SECRET":"****","STATE_SECRET":"****"}',
         "would run: wrangler secret bulk --name sync-worker",
         "would run: wrangler secret bulk --name webhook-handler",
         "would run: wrangler deploy --config build/sync_coordinator/wrangler.toml --var "
@@ -455,11 +463,11 @@ HTML_ERROR = (
             json_answer(
                 {
                     "status": "degraded",
-                    "services": {"database": {"status": "error", "error": "OSError: refused"}},
+                    "checks": {"kv": "ok", "database": "fail"},
                 },
                 503,
             ),
-            "HTTP 503, degraded: database: OSError: refused",
+            "HTTP 503, degraded: database fail (the errors: GET /health/detail",
         ),
         ((200, "text/plain", "ok"), "HTTP 200, not the JSON expected: ok"),
     ],
@@ -570,9 +578,8 @@ def test_an_api_key_instead_of_oauth_goes_to_the_coordinator_only(deploy: Deploy
     result = deploy.run("--dry-run")
     assert_ok(result)
     assert "Keap: service account key (KEAP_API_KEY), no OAuth app" in result.stdout
-    assert 'stdin: {"ADMIN_TOKEN":"****","KEAP_API_KEY":"****","KEAP_WEBHOOK_SECRET":"****"}' in (
-        result.stdout
-    )
+    stdin = '{"ADMIN_TOKEN":"****","KEAP_API_KEY":"****","KEAP_WEBHOOK_SECRET":"****",'
+    assert f'stdin: {stdin}"STATE_SECRET":"****"}}' in result.stdout
     assert "keap-service-account-key" not in output(result)
 
 

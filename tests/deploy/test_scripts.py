@@ -57,7 +57,13 @@ def test_env_example_documents_every_setting_deploy_sh_reads() -> None:
     assert sorted(keys) == sorted(env_settings())
     assert len(keys) == len(set(keys))
     example = dict(line.split("=", 1) for line in lines if re.match(r"^[A-Z_]+=", line))
-    for secret in ("ADMIN_TOKEN", "KEAP_WEBHOOK_SECRET", "KEAP_CLIENT_SECRET", "KEAP_API_KEY"):
+    for secret in (
+        "ADMIN_TOKEN",
+        "KEAP_WEBHOOK_SECRET",
+        "STATE_SECRET",
+        "KEAP_CLIENT_SECRET",
+        "KEAP_API_KEY",
+    ):
         assert example[secret] == "", f"{secret} must be empty in .env.example"
     gitignore = (ROOT / ".gitignore").read_text().splitlines()
     assert ".env" in gitignore

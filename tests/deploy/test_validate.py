@@ -82,7 +82,7 @@ def test_a_good_deployment_passes_every_check(healthy: Deploy) -> None:
         "(keap-supabase-sync-cache) exists",
         "(keap-supabase-sync) -> postgres@127.0.0.1:",
         "sync-coordinator: secrets ADMIN_TOKEN, KEAP_CLIENT_ID, KEAP_CLIENT_SECRET, "
-        "KEAP_WEBHOOK_SECRET",
+        "KEAP_WEBHOOK_SECRET, STATE_SECRET",
         "sync-worker: secrets ADMIN_TOKEN",
         "webhook-handler: secrets KEAP_WEBHOOK_SECRET",
         "/health: healthy (durable_object ok, kv ok, database ok)",

@@ -24,8 +24,11 @@ from tests.timing import wait_for
 async def handler_runtime(
     tmp_path: Path, postgres: EmbeddedPostgres
 ) -> AsyncIterator[LocalRuntime]:
-    """The three workers without the Keap sandbox: enough to receive and queue deliveries."""
-    rt = LocalRuntime(local_config(tmp_path, postgres.dsn, sandbox=False))
+    """The three workers without the Keap sandbox: enough to receive and queue deliveries;
+    a second account, `other`, exists by the ACCOUNTS setting."""
+    rt = LocalRuntime(
+        local_config(tmp_path, postgres.dsn, sandbox=False, vars={"ACCOUNTS": "other"})
+    )
     await rt.start()
     try:
         yield rt

@@ -127,6 +127,9 @@ async def test_hostile_requests_never_break_the_handler_or_queue_anything(
 
         async def send(request: dict[str, Any]) -> None:
             nonlocal accepted
+            # From many addresses, as a crowd would come: each held to its rate limit.
+            ip = f"198.51.100.{rng.randrange(100)}"
+            request["headers"] = {**(request.get("headers") or {}), "CF-Connecting-IP": ip}
             async with gate:
                 response = await client.request(**request)
             statuses[response.status_code] += 1

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from local.asgi import with_env
 from local.bindings import LocalCoordinatorService, LocalDurableObjectNamespace
 from local.runtime import LocalRuntime
 from local.serve import serve
 from shared.platform.env import WorkerEnv
+from shared.platform.wire import CoordinatorError
 from shared.rpc.methods import QUEUE_STATUS
+from shared.web.health import QUEUE_STUCK_AGE_S
 from shared.webhooks.auth import body_signature
-from tests.conftest import account_client
+from tests.conftest import account_client, admin_headers
 from tests.webhooks.conftest import delivery, queue_depth, url_for
 from webhook_handler.app import app as webhook_app
 
@@ -108,6 +112,66 @@ async def test_a_token_for_one_account_does_not_open_another(
     assert await queue_depth(handler_runtime, "other") == 1
 
 
+async def test_a_delete_for_an_account_nobody_connected_is_refused_unopened(
+    handler_runtime: LocalRuntime,
+) -> None:
+    """The ghost account's URL token is right (it is derived from the secret), but no admin
+    connected `ghost`: 404, nothing queued anywhere, and no object made for it."""
+    objects = handler_runtime.config.state_dir / "durable_objects"
+    await queue_depth(handler_runtime)  # the default account's object exists
+    before = sorted(p.name for p in objects.glob("*"))
+    async with httpx.AsyncClient() as client:
+        ghost = await client.post(
+            url_for(handler_runtime, "ghost"), json=delivery("contact.delete", [1])
+        )
+        handshake = await client.post(
+            url_for(handler_runtime, "ghost"), headers={"X-Hook-Secret": "s3cr3t"}
+        )
+        status = await client.get(
+            f"{handler_runtime.urls['sync-worker']}/sync/status",
+            params={"account": "ghost"},
+            headers=admin_headers(handler_runtime),
+        )
+        run = await client.post(
+            f"{handler_runtime.urls['sync-worker']}/sync/full",
+            params={"account": "ghost"},
+            headers=admin_headers(handler_runtime),
+        )
+    assert ghost.status_code == 404, ghost.text
+    assert ghost.json()["error"]["message"] == "no account 'ghost'"
+    assert handshake.status_code == 404 and "X-Hook-Secret" not in handshake.headers
+    assert status.status_code == 404 and status.json()["error"]["code"] == "unknown_account"
+    assert run.status_code == 404 and run.json()["error"]["code"] == "unknown_account"
+    assert await queue_depth(handler_runtime) == 0
+    assert sorted(p.name for p in objects.glob("*")) == before
+    with pytest.raises(CoordinatorError) as refused:
+        await account_client(handler_runtime, "ghost").call(QUEUE_STATUS)
+    assert refused.value.code == "unknown_account"
+    assert sorted(p.name for p in objects.glob("*")) == before
+
+
+async def test_a_bad_token_is_refused_before_the_body_is_read(
+    handler_runtime: LocalRuntime,
+) -> None:
+    """A client announcing a huge body with a bad token is answered 401 at once."""
+    url = f"{endpoint(handler_runtime)}?account=default&token={'0' * 64}"
+    host, port = (
+        handler_runtime.servers["webhook-handler"].host,
+        handler_runtime.servers["webhook-handler"].port,
+    )
+    reader, writer = await asyncio.open_connection(host, port)
+    path = url.split(str(port), 1)[1]
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {512 * 1024}\r\n\r\n".encode()
+    )
+    writer.write(b"[" + b" " * 1000)  # the rest never comes
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    assert b" 401 " in status_line
+
+
 async def test_bad_requests_get_clear_errors(handler_runtime: LocalRuntime) -> None:
     url = url_for(handler_runtime)
     async with httpx.AsyncClient() as client:
@@ -157,7 +221,8 @@ async def test_events_of_objects_not_synced_are_acknowledged_not_queued(
 async def test_503_when_the_coordinator_cannot_store_the_events(
     handler_runtime: LocalRuntime, tmp_path: Path
 ) -> None:
-    """A coordinator whose storage cannot be opened: Keap is told to try again."""
+    """A coordinator whose storage cannot be opened: Keap is told to try again, the
+    handshake too (the registry cannot say whether the account exists)."""
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("")
     settings = handler_runtime.settings
@@ -169,7 +234,7 @@ async def test_503_when_the_coordinator_cannot_store_the_events(
         handshake = await client.post(url, headers={"X-Hook-Secret": "abc"})
     assert response.status_code == 503
     assert response.headers["Retry-After"]
-    assert handshake.status_code == 200  # the handshake never needs the coordinator
+    assert handshake.status_code == 503 and "X-Hook-Secret" not in handshake.headers
 
 
 async def test_without_a_webhook_secret_nothing_is_accepted(
@@ -213,3 +278,26 @@ async def test_one_change_spelt_several_ways_is_one_event_and_a_bare_date_is_ref
     message = bare_date.json()["error"]["message"]
     assert "object_keys.0.timestamp" in message and "ISO 8601 date-time" in message
     assert await queue_depth(handler_runtime) == 1
+
+
+async def test_health_is_degraded_while_the_webhook_queue_is_stuck(
+    handler_runtime: LocalRuntime,
+) -> None:
+    """No Keap connection: the event cannot be applied and waits. Once it has waited past
+    the threshold, the coordinator's and the sync worker's /health say so, naming nothing."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        queued = await client.post(url_for(handler_runtime), json=delivery("contact.edit", [4]))
+        assert queued.status_code == 200
+        handler_runtime.clock.advance(QUEUE_STUCK_AGE_S + 60)
+        health = await client.get(f"{handler_runtime.urls['sync-coordinator']}/health")
+        worker = await client.get(f"{handler_runtime.urls['sync-worker']}/health")
+        detail = await client.get(
+            f"{handler_runtime.urls['sync-coordinator']}/health/detail",
+            headers=admin_headers(handler_runtime),
+        )
+    assert health.status_code == 503 and health.json()["checks"]["webhook_queue"] == "fail"
+    assert worker.status_code == 503 and worker.json()["checks"]["webhook_queue"] == "fail"
+    assert "default" not in health.text and "default" not in worker.text
+    stuck = detail.json()["services"]["webhook_queue"]
+    assert stuck["error"] == "the webhook queue of default is stuck"
+    assert stuck["accounts"]["default"]["depth"] == 1

@@ -92,6 +92,7 @@ def real_runtime(
     worker_vars = {
         "ADMIN_TOKEN": admin_token,
         "KEAP_WEBHOOK_SECRET": webhook_secret,
+        "STATE_SECRET": secrets.token_urlsafe(32),
         "KEAP_CLIENT_ID": SANDBOX_CLIENT_ID,
         "KEAP_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
         "KEAP_API_BASE": f"{sandbox.url}/crm/rest",
