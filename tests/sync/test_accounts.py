@@ -22,7 +22,7 @@ from shared.sync import service
 from shared.sync.status import get_status
 from shared.webhooks.auth import hook_url
 from tests.sync.compare import ACCOUNT_TABLES, account_rows, assert_db_matches_keap, db_records
-from tests.sync.conftest import SyncWorld, start_world, stop_world
+from tests.sync.conftest import API_KEY, SyncWorld, start_world, stop_world
 from tests.timing import wait_for
 from tests.webhooks.conftest import delivery, queue_depth
 
@@ -57,7 +57,13 @@ async def worlds(tmp_path: Path, database: str) -> AsyncIterator[tuple[SyncWorld
         for name, seed in ((ALPHA, 42), (BETA, 7)):
             folder = tmp_path / name
             folder.mkdir()
-            context, world = await start_world(folder, database, sandbox={**DATA, "seed": seed})
+            # API-key accounts exist because ACCOUNTS names them.
+            context, world = await start_world(
+                folder,
+                database,
+                sandbox={**DATA, "seed": seed},
+                vars={"KEAP_API_KEY": API_KEY, "ACCOUNTS": name},
+            )
             stack.push_async_callback(stop_world, context, world)
             found.append(world)
         yield found[0], found[1]
