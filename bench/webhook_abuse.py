@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import sys
 import tempfile
@@ -32,7 +31,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.webhook_ack import Connection, deliveries, percentile, serve  # noqa: E402
+from bench.webhook_ack import (  # noqa: E402
+    Connection,
+    deliveries,
+    percentile,
+    python_child,
+    serve,
+)
 
 TARGET_P99_MS = 100.0
 
@@ -112,15 +117,7 @@ def line(title: str, latencies: list[float], statuses: Counter[int]) -> str:
 async def main(args: argparse.Namespace) -> None:
     total = int(args.rate * args.seconds)
     with tempfile.TemporaryDirectory(prefix="webhook-abuse-") as state:
-        child = await asyncio.create_subprocess_exec(
-            sys.executable,
-            __file__,
-            "--serve",
-            state,
-            stdout=asyncio.subprocess.PIPE,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
+        child = await python_child(__file__, "--serve", state)
         assert child.stdout is not None
         try:
             url = json.loads(await child.stdout.readline())["hook_url"]
@@ -134,17 +131,13 @@ async def main(args: argparse.Namespace) -> None:
                 args.rate,
                 args.keap_ips,
             )
-            crowd = await asyncio.create_subprocess_exec(
-                sys.executable,
+            crowd = await python_child(
                 __file__,
                 "--attack",
                 url,
                 f"--attackers={args.attackers}",
                 f"--attacker-ips={args.attacker_ips}",
                 f"--attack-rate={args.attack_rate}",
-                stdout=asyncio.subprocess.PIPE,
-                cwd=ROOT,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
             )
             assert crowd.stdout is not None
             await crowd.stdout.readline()  # under way

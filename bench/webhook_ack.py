@@ -216,18 +216,28 @@ def report(title: str, latencies: list[float], elapsed: float, failures: int, id
     )
 
 
+async def python_child(script: str, *args: str) -> asyncio.subprocess.Process:
+    """`script` with `args` in a Python process of its own, its stdout piped to us."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        script,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert child.stdout is not None
+    return child
+
+
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="webhook-ack-") as state:
-        child = await asyncio.create_subprocess_exec(
-            sys.executable,
+        child = await python_child(
             __file__,
             "--serve",
             state,
             *([] if args.drain else ["--no-drain"]),
             *(["--keap-in-process"] if args.keap_in_process else []),
-            stdout=asyncio.subprocess.PIPE,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         assert child.stdout is not None
         try:

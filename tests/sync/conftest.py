@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from local.keap_sandbox import RunningSandbox, SandboxConfig, serve_sandbox
@@ -103,3 +104,14 @@ async def world(tmp_path: Path, database: str) -> AsyncIterator[SyncWorld]:
         yield w
     finally:
         await stop_world(keap_context, w)
+
+
+async def table_rows(dsn: str, table: str) -> int:
+    """Rows in `keap.<table>` (0 before the table exists)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"keap.{table}"):
+            return 0
+        return int(await conn.fetchval(f"SELECT count(*) FROM keap.{table}"))  # noqa: S608
+    finally:
+        await conn.close()

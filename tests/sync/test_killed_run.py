@@ -9,7 +9,6 @@ import signal
 import sys
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from local.keap_sandbox import SandboxConfig, serve_sandbox
@@ -18,18 +17,8 @@ from shared.rpc.methods import RUNS
 from shared.sync import service
 from shared.sync.run import LeaseBusy
 from tests.conftest import ROOT, account_client, local_config
-from tests.sync.conftest import API_KEY, SMALL
+from tests.sync.conftest import API_KEY, SMALL, table_rows
 from tests.timing import wait_for
-
-
-async def _contacts(dsn: str) -> int:
-    conn = await asyncpg.connect(dsn)
-    try:
-        if not await conn.fetchval("SELECT to_regclass('keap.contacts') IS NOT NULL"):
-            return 0
-        return int(await conn.fetchval("SELECT count(*) FROM keap.contacts"))
-    finally:
-        await conn.close()
 
 
 async def test_a_killed_run_blocks_the_next_for_a_minute_at_most(
@@ -56,13 +45,13 @@ async def test_a_killed_run_blocks_the_next_for_a_minute_at_most(
             assert (await asyncio.wait_for(process.stdout.readline(), 60)).strip() == b"started"
 
             async def under_way() -> bool:
-                return await _contacts(database) >= 500
+                return await table_rows(database, "contacts") >= 500
 
             await wait_for(under_way, 60, "500 contacts written by the run")
         finally:
             os.kill(process.pid, signal.SIGKILL)
             await process.wait()
-        assert await _contacts(database) < SMALL["contacts"]
+        assert await table_rows(database, "contacts") < SMALL["contacts"]
 
         # The same state folder, as a restarted runtime finds it.
         rt = LocalRuntime(config.model_copy(update={"cron": False}))
@@ -83,4 +72,4 @@ async def test_a_killed_run_blocks_the_next_for_a_minute_at_most(
     killed = next(r for r in runs if r["kind"] == "full")
     assert killed["finished_at"] is not None
     assert "lease lapsed" in killed["errors"][0]
-    assert await _contacts(database) == SMALL["contacts"]
+    assert await table_rows(database, "contacts") == SMALL["contacts"]
