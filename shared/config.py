@@ -34,6 +34,8 @@ class Settings(BaseModel):
     DEFAULT_ACCOUNT: str = "default"
     WEBHOOK_PUBLIC_URL: str | None = None
     LOG_LEVEL: str | None = None  # e.g. INFO or DEBUG (every Keap request); default WARNING
+    SYNC_SUBREQUESTS: int = 10_000  # a run's subrequest budget (the plan's per-invocation limit)
+    SYNC_PAGE_MEMORY_MB: float = 12.0  # page text a run holds at once (see sync.budget)
     SCHEDULE: dict[str, str] = {}  # job -> cron, the sync worker's [vars.SCHEDULE]
 
     @field_validator("SCHEDULE", mode="before")

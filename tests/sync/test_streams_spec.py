@@ -154,7 +154,8 @@ async def test_every_request_a_real_run_sends_fits_the_spec(few: SyncWorld) -> N
         states = await coordinator.call(GET_STREAM_STATES)
         if all(states.get(n, {}).get("cursor") and "pass" not in states[n] for n in STREAM_NAMES):
             break
-        await service.run(world.env, "incremental", budget=Budget(max_pages=8), page_size=PAGE)
+        # The streams run at once and share the budget: enough pages for each to follow one.
+        await service.run(world.env, "incremental", budget=Budget(max_pages=16), page_size=PAGE)
     else:
         raise AssertionError("twenty short runs did not finish the first sync")
     for kind in STREAM_NAMES:
