@@ -185,28 +185,48 @@ class StreamSync:
 
     # --- sliced ---------------------------------------------------------------------
     async def _plan_slices(self) -> None:
-        """Split a full pass into id ranges, if the object is big enough to gain."""
-        response = await self.keap.get(self.spec.path, self.spec.last_id_params())
+        """Split a full pass into id ranges, if the object is big enough to gain; the
+        plan is stored at once, so a run that gets no further does not plan again."""
+        begun = self.budget.page_started()  # a request like a page's, and it counts so
+        try:
+            response = await self.keap.get(self.spec.path, self.spec.last_id_params())
+        finally:
+            self.budget.page_done(begun)
         greatest = read_page(self.spec, response.text).max_id
         slices = plan(greatest, self.spec.page_size)
         if slices:
             name = self.spec.name
             log.info("%s: a full pass in %d slices up to id %s", name, len(slices), greatest)
             self.state.slice(slices)
+            await self._checkpoint()
 
     async def _sliced(self) -> None:
-        await all_at_once(self._slice(s) for s in self.state.slices if not s.done)
+        # Each slice's first page is claimed here, in turn with the other streams' first
+        # pages (a run's tasks start in the order of its streams), so that a budget too
+        # small for every stream goes to the streams that have waited longest.
+        claimed = []
+        for piece in self.state.slices:
+            if piece.done:
+                continue
+            if self.run.must_stop():
+                break
+            claimed.append((piece, self.budget.page_started()))
+        await all_at_once(self._slice(piece, begun) for piece, begun in claimed)
         if all(s.done for s in self.state.slices):
             self.state.finish()
             await self._checkpoint()
             self.result.status = "complete"
 
-    async def _slice(self, piece: Slice) -> None:
-        """One slice's pages in turn, each written and checkpointed before the next."""
+    async def _slice(self, piece: Slice, begun: float | None) -> None:
+        """One slice's pages in turn, each written and checkpointed before the next
+        (`begun`: the first is claimed already)."""
         params = self.spec.slice_params(piece.position, piece.upto)
         pager = Paginator(self.keap, self.spec, params, parse=False)
-        while not piece.done and not self.run.must_stop():
-            begun = self.budget.page_started()
+        while not piece.done:
+            if begun is None:
+                if self.run.must_stop():
+                    return
+                begun = self.budget.page_started()
             try:
                 page, held = await self._fetch(pager)
                 assert page is not None
@@ -216,6 +236,7 @@ class StreamSync:
                     self._written(page, held)
             finally:
                 self.budget.page_done(begun)
+                begun = None
             page.learn(facts)
             piece.advance(page.max_id, last=pager.exhausted or facts.received == 0)
             self.state.records += page.count
