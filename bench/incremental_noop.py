@@ -5,8 +5,9 @@
 After a full sync of `--contacts` contacts (and the other objects in proportion) from
 the sandbox (no added latency, Keap's real limits on), runs the incremental sync
 `--runs` times with nothing changed in between and prints, per run, the Keap requests
-made for each object (target: exactly one each) and the wall time of the whole run,
-lease and checkpoints and status cache included (target: under 1 s).
+made for each object (target: exactly one each), the records downloaded per object
+(target: at most 50 each) and the wall time of the whole run, lease and checkpoints
+and status cache included (target: under 1 s).
 """
 
 from __future__ import annotations
@@ -37,11 +38,16 @@ async def main(contacts: int, runs: int) -> None:
             per_object = Counter(path.rsplit("/", 1)[-1] for path in paths)
             exact = per_object == Counter(list(STREAMS))
             written = sum(s.written for s in result.streams.values())
+            records = {name: s.records for name, s in result.streams.items()}
             print(
                 f"  run {n}: {result.status}, {elapsed * 1000:.0f} ms, "
                 f"{result.keap_requests} Keap requests "
                 f"({'exactly one per object' if exact else dict(per_object)}), "
                 f"{written} rows written, {result.subrequests} subrequests"
+            )
+            print(
+                f"         records downloaded: most {max(records.values())} per object "
+                f"(target <= 50): {records}"
             )
 
 

@@ -37,6 +37,11 @@ from shared.sync.write import write_page
 
 log = logging.getLogger("keap_sync.engine")
 
+# An incremental pass's first page: a run with nothing changed downloads no more than
+# this per object. While its pass goes on, each page is this many times the last.
+FIRST_PAGE_SIZE = 50
+PAGE_GROWTH = 4
+
 Fetched = tuple[Page | None, Held | None]
 PageFuture = asyncio.Future[Fetched]
 
@@ -281,7 +286,11 @@ class StreamSync:
         # A descending pass decides from a page's oldest record whether to read on, so
         # it needs the page parsed before the write; the others learn from the upsert.
         parse = self.spec.mode == "desc"
-        return Paginator(self.keap, self.spec, params, token, parse=parse)
+        pager = Paginator(self.keap, self.spec, params, token, parse=parse)
+        if self.state.cursor:
+            # An incremental pass mostly finds little: its first page is small.
+            pager.set_page_size(min(FIRST_PAGE_SIZE, self.spec.page_size))
+        return pager
 
     async def _take(self, page: Page | None, held: Held | None, begun: float) -> None:
         """Write one page while the next request goes."""
@@ -300,10 +309,15 @@ class StreamSync:
             self.result.status = "complete"
 
     def _read_ahead(self, page: Page) -> PageFuture:
-        """Start fetching the page after `page`, smaller if pages grow too big."""
+        """Start fetching the page after `page`: smaller if pages grow too big for the
+        memory budget, else larger up to Keap's maximum (the pass goes on, so there is
+        more to read than a small first page held)."""
         assert self.pager is not None
         size = int(self.pager.params["page_size"])
-        self.pager.set_page_size(self.budget.page_size_for(page.size, size))
+        smaller = self.budget.page_size_for(page.size, size)
+        self.pager.set_page_size(
+            smaller if smaller < size else min(self.spec.page_size, size * PAGE_GROWTH)
+        )
         return asyncio.ensure_future(self._fetch(self.pager))
 
     async def _write(self, page: Page, held: Held | None, last: bool) -> bool:
