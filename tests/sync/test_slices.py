@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import asyncpg
+import httpx
 import pytest
 
 from local.keap_sandbox.kinds import KINDS
@@ -146,3 +147,27 @@ async def test_a_sliced_pass_killed_mid_way_resumes_every_slice_where_it_stood(
             assert f"contact_id>{start}" in resumed, piece
     assert result.streams["contacts"].records < 3000
     await assert_db_matches_keap(world.dsn, world.keap.api_base, ["contacts"])
+
+
+async def test_the_status_shows_a_running_full_sync_slices_done_and_records_so_far(
+    world: SyncWorld,
+) -> None:
+    world.keap.sandbox.update_config(latency_ms=40)
+    seen: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=world.sync_url, headers=world.admin, timeout=60) as http:
+        await http.get("/sync/status")  # cached from before the run, as it usually is
+        task = asyncio.create_task(service.run(world.env, "full", ["contacts"], page_size=PAGE))
+
+        async def shown() -> bool:
+            body = (await http.get("/sync/status")).json()["status"]
+            seen.update(body["objects"]["contacts"]["progress"] or {})
+            return seen.get("slices", 0) > 1 and seen.get("records", 0) >= 500
+
+        await wait_for(shown, 60, "a running full sync's progress in /sync/status")
+        page = (await http.get("/sync/status", headers={"Accept": "text/html"})).text
+        assert (await task).status == "ok"
+        after = (await http.get("/sync/status")).json()["status"]["objects"]["contacts"]
+
+    assert seen["slices_done"] < seen["slices"] and seen["records"] < 3000
+    assert re.search(r"\d+ of \d+ slices done, [\d,]+ records so far", page)
+    assert after["progress"] is None and after["rows"] == 3000
