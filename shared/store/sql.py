@@ -99,14 +99,16 @@ def upsert_sql(stream: str, key: str | None, checked: bool = False) -> str:
         if c != "id"
     )
     returning = "t.id" + _carried(t)
+    # The page is parsed once, into `s`; its facts come from the same rows.
     sql = f"""
-WITH up AS (
+WITH s AS MATERIALIZED (
+    SELECT keap.to_bigint(r ->> 'id') AS id, {t.updated} AS upd, r{lets}
+    FROM jsonb_array_elements({_records(key)}) AS r
+),
+up AS (
     INSERT INTO {t.name} AS t ({", ".join(columns)})
     SELECT id, {", ".join(typed)}, {t.created}, upd, r, now(), NULL
-    FROM (
-        SELECT keap.to_bigint(r ->> 'id') AS id, {t.updated} AS upd, r{lets}
-        FROM jsonb_array_elements({_records(key)}) AS r
-    ) AS s
+    FROM s
     WHERE id IS NOT NULL
     ON CONFLICT (id) DO UPDATE SET {updates}
     WHERE {_GUARD}
@@ -114,7 +116,10 @@ WITH up AS (
 )"""
     for n, child in enumerate(t.children):
         sql += _child_ctes(child, n)
-    sql += _facts(t, key, "(SELECT count(*) FROM up)::int")
+    sql += """
+SELECT (SELECT count(*) FROM up)::int AS written, count(id)::int AS received,
+       max(upd) AS newest, min(upd) AS oldest, max(id) AS max_id
+FROM s"""
     return sql if checked else _unchecked(sql)
 
 
