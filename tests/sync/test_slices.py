@@ -171,3 +171,18 @@ async def test_the_status_shows_a_running_full_sync_slices_done_and_records_so_f
     assert seen["slices_done"] < seen["slices"] and seen["records"] < 3000
     assert re.search(r"\d+ of \d+ slices done, [\d,]+ records so far", page)
     assert after["progress"] is None and after["rows"] == 3000
+
+
+async def test_a_sliced_full_sync_through_5xx_and_a_spike_limit_of_5_ends_equal_to_keap(
+    world: SyncWorld,
+) -> None:
+    world.keap.sandbox.update_config(error_rate=0.05, key_spike_per_second=5)
+
+    result = await service.run(world.env, "full", page_size=PAGE * 4)
+
+    assert result.status == "ok", result.errors
+    stats = world.keap.sandbox.stats()
+    assert sum(v for k, v in stats["faults"].items() if k.startswith("error_")) > 0
+    assert len(_slice_filters(world)) > 1
+    world.keap.sandbox.update_config(error_rate=0, key_spike_per_second=10)
+    await assert_db_matches_keap(world.dsn, world.keap.api_base)
