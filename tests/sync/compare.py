@@ -84,3 +84,14 @@ async def assert_db_matches_keap(dsn: str, api_base: str, streams: list[str] | N
             }
             query = "SELECT order_id, id FROM keap.order_items"
             assert await db_pairs(dsn, query) == wanted, "order_items differ from the orders"
+
+
+async def count_rows(dsn: str, table: str) -> int:
+    """Rows of `keap.<table>` (0 before the schema exists)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"keap.{table}"):
+            return 0
+        return int(await conn.fetchval(f"SELECT count(*) FROM keap.{table}"))  # noqa: S608
+    finally:
+        await conn.close()

@@ -10,9 +10,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qs
 
-import asyncpg
 import httpx
-import pytest
 
 from local.keap_sandbox.kinds import KINDS
 from local.keap_sandbox.timefmt import iso
@@ -23,7 +21,7 @@ from shared.sync import service
 from shared.sync.budget import Budget
 from shared.sync.slices import MAX_SLICES, PAGES_PER_SLICE, Slice, plan
 from tests.sync.compare import assert_db_matches_keap
-from tests.sync.conftest import SyncWorld
+from tests.sync.conftest import SyncWorld, cancel_full_run_mid_way
 from tests.timing import wait_for
 
 PAGE = 50  # 3,000 contacts in 50-record pages: eight slices
@@ -109,29 +107,10 @@ async def test_a_sliced_full_sync_cut_short_again_and_again_ends_equal_to_keap(
     await assert_db_matches_keap(world.dsn, world.keap.api_base)
 
 
-async def _count(dsn: str) -> int:
-    conn = await asyncpg.connect(dsn)
-    try:
-        if not await conn.fetchval("SELECT to_regclass('keap.contacts') IS NOT NULL"):
-            return 0
-        return int(await conn.fetchval("SELECT count(*) FROM keap.contacts"))
-    finally:
-        await conn.close()
-
-
 async def test_a_sliced_pass_killed_mid_way_resumes_every_slice_where_it_stood(
     world: SyncWorld,
 ) -> None:
-    world.keap.sandbox.update_config(latency_ms=40)
-    task = asyncio.create_task(service.run(world.env, "full", ["contacts"], page_size=PAGE))
-
-    async def under_way() -> bool:
-        return await _count(world.dsn) >= 1000
-
-    await wait_for(under_way, 60, "1000 contacts written")
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancel_full_run_mid_way(world, ["contacts"], PAGE)
     stood = (await _states(world))["contacts"]["pass"]["slices"]
     assert any(s.get("last_id") for s in stood)
     mark = len(world.keap_requests())
