@@ -222,31 +222,40 @@ class StreamSync:
             await self._checkpoint()
             self.result.status = "complete"
 
-    async def _slice(self, piece: Slice, begun: float | None) -> None:
-        """One slice's pages in turn, each written and checkpointed before the next
-        (`begun`: the first is claimed already)."""
+    async def _slice(self, piece: Slice, begun: float) -> None:
+        """One slice's pages, each written and checkpointed before the next is taken,
+        the next fetched while one is written (`begun`: the first page, claimed)."""
         params = self.spec.slice_params(piece.position, piece.upto)
         pager = Paginator(self.keap, self.spec, params, parse=False)
-        while not piece.done:
-            if begun is None:
-                if self.run.must_stop():
-                    return
-                begun = self.budget.page_started()
-            try:
-                page, held = await self._fetch(pager)
+        claimed: float | None = begun
+        ahead: PageFuture | None = asyncio.ensure_future(self._fetch(pager))
+        try:
+            while ahead is not None:
+                page, held = await ahead
                 assert page is not None
+                taking, claimed, ahead = claimed, None, None
+                if not pager.exhausted and not self.run.must_stop():
+                    claimed = self.budget.page_started()
+                    ahead = asyncio.ensure_future(self._fetch(pager))
                 try:
                     facts = await self._upsert(page)
                 finally:
                     self._written(page, held)
-            finally:
-                self.budget.page_done(begun)
-                begun = None
-            page.learn(facts)
-            piece.advance(page.max_id, last=pager.exhausted or facts.received == 0)
-            self.state.records += page.count
-            await self._checkpoint(page.count, page=True)
-            self._count(page, facts.written)
+                    if taking is not None:
+                        self.budget.page_done(taking)
+                page.learn(facts)
+                # An empty page ends the list even if Keap handed out a token with it.
+                piece.advance(page.max_id, last=pager.exhausted or facts.received == 0)
+                self.state.records += page.count
+                await self._checkpoint(page.count, page=True)
+                self._count(page, facts.written)
+                if piece.done:
+                    await _drop(ahead)
+                    ahead = None
+        finally:
+            await _drop(ahead)
+            if claimed is not None:
+                self.budget.page_done(claimed)
 
     # --- one chain ------------------------------------------------------------------
     async def _chain(self) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # A slice worth its own page chain holds at least this many pages.
-PAGES_PER_SLICE = 4
+PAGES_PER_SLICE = 2
 MAX_SLICES = 8  # more chains than the run's connections would only wait on them
 
 
