@@ -98,22 +98,24 @@ def upsert_sql(stream: str, key: str | None, checked: bool = False) -> str:
         for c in columns
         if c != "id"
     )
-    returning = "t.id" + _carried(t)
-    # The page is parsed once, into `s`; its facts come from the same rows.
+    # The page is parsed once, into `s`; its facts come from the same rows, and so do the
+    # children's lists (read from the stored row, `raw` would be decompressed again).
+    carried = "".join(f", s.r -> '{c.field}' AS c{n}" for n, c in enumerate(t.children))
     sql = f"""
 WITH s AS MATERIALIZED (
     SELECT keap.to_bigint(r ->> 'id') AS id, {t.updated} AS upd, r{lets}
     FROM jsonb_array_elements({_records(key)}) AS r
 ),
-up AS (
+written AS (
     INSERT INTO {t.name} AS t ({", ".join(columns)})
     SELECT id, {", ".join(typed)}, {t.created}, upd, r, now(), NULL
     FROM s
     WHERE id IS NOT NULL
     ON CONFLICT (id) DO UPDATE SET {updates}
     WHERE {_GUARD}
-    RETURNING {returning}
-)"""
+    RETURNING t.id
+),
+up AS (SELECT w.id{carried} FROM written AS w JOIN s ON s.id = w.id)"""
     for n, child in enumerate(t.children):
         sql += _child_ctes(child, n)
     sql += """
