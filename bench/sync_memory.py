@@ -9,12 +9,14 @@ heap (tracemalloc: what the sync allocates) and the resident set size (RSS: the 
 process, interpreter, libraries and the local coordinator included), and prints the
 peaks reached while each stretch of contacts was synced. Flat peaks mean memory is
 bounded by the pages in flight, not by the size of the account (target: < 128 MB).
+Also prints how many cron runs the same initial sync takes at the default budget.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import time
 import tracemalloc
 from pathlib import Path
@@ -22,8 +24,9 @@ from pathlib import Path
 import asyncpg
 from _world import world
 
+from shared.keap.pacing import Pacer
 from shared.sync import service
-from shared.sync.budget import Budget
+from shared.sync.budget import CRON_WALL_S, END_RESERVE, SUBREQUESTS, Budget
 
 MB = 1024 * 1024
 PAGE = 4096
@@ -103,6 +106,18 @@ async def main(contacts: int) -> None:
     for label, heap, peak in rows:
         print(f"  {label:>32}  {heap / MB:>7.1f} MB  {peak / MB:>6.1f} MB")
     print(f"  highest RSS {max(p for _, _, p in rows) / MB:.1f} MB (target < 128 MB)")
+    # The cron runs the same sync takes at the default budget: its subrequests in runs of
+    # SUBREQUESTS (less what each run spends to start and end), its Keap requests at the
+    # pacer's rate in runs of CRON_WALL_S.
+    per_run = SUBREQUESTS - END_RESERVE - 10
+    by_requests = math.ceil(result.subrequests / per_run)
+    rate = 1 / Pacer.for_credential("bearer").min_interval_s
+    by_time = math.ceil(result.keap_requests / rate / CRON_WALL_S)
+    print(
+        f"  cron runs at the default budget: {max(by_requests, by_time)} "
+        f"({result.subrequests:,} subrequests in runs of {SUBREQUESTS:,}; "
+        f"{result.keap_requests:,} Keap requests at {rate:.1f}/s in runs of {CRON_WALL_S:.0f} s)"
+    )
 
 
 if __name__ == "__main__":

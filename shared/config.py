@@ -37,6 +37,8 @@ class Settings(BaseModel):
     WEBHOOK_PUBLIC_URL: str | None = None
     ALLOWED_ORIGIN: str | None = None  # the one web origin whose pages may call the admin API
     LOG_LEVEL: str | None = None  # e.g. INFO or DEBUG (every Keap request); default WARNING
+    SYNC_SUBREQUESTS: int = 10_000  # a run's subrequest budget (the plan's per-invocation limit)
+    SYNC_PAGE_MEMORY_MB: float = 12.0  # page text a run holds at once (see sync.budget)
     SCHEDULE: dict[str, str] = {}  # job -> cron, the sync worker's [vars.SCHEDULE]
     RUN_RETENTION_DAYS: int = Field(default=90, ge=1)  # rows kept in keap.sync_runs
     # A run's lease lapses this long after its last renewal (a run renews it as it goes), so

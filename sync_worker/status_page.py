@@ -104,6 +104,7 @@ def _objects(objects: dict[str, Any]) -> str:
                 f"<td>{_text(obj.get('last_synced_at'))}</td>",
                 f"<td>{state}</td>",
                 f"<td><code>{_text(obj.get('cursor'))}</code></td>",
+                f"<td>{_progress(obj.get('progress'))}</td>",
                 f"<td>{'<br>'.join(escape(str(e)) for e in errors) or '—'}</td>",
             ]
         )
@@ -115,9 +116,20 @@ def _objects(objects: dict[str, Any]) -> str:
         "Last synced",
         "Last run",
         "Cursor",
+        "Pass under way",
         "Errors",
     ]
     return _table(headers, rows, "No objects synced yet.")
+
+
+def _progress(progress: dict[str, Any] | None) -> str:
+    """A pass under way: slices done of total, records so far."""
+    if not progress:
+        return _text(None)
+    return (
+        f"{_number(progress.get('slices_done'))} of {_number(progress.get('slices'))} "
+        f"slices done, {_number(progress.get('records'))} records so far"
+    )
 
 
 def _refusals(objects: dict[str, Any]) -> str:

@@ -8,10 +8,11 @@ never reach a log line, an exception message or a response.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ from shared.keap.pacing import (
     retry_after_seconds,
     shared_pacer,
 )
+from shared.platform.connections import Connections
 
 log = logging.getLogger("keap_sync.keap")
 
@@ -77,6 +79,11 @@ class KeapResponse:
         return f"HTTP {self.status}"
 
 
+@contextlib.asynccontextmanager
+async def _no_slot() -> AsyncIterator[None]:
+    yield
+
+
 class KeapClient:
     """`await client.get("/v2/contacts", params)`; use as an async context manager.
 
@@ -96,6 +103,7 @@ class KeapClient:
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         on_request: Callable[[], None] | None = None,
+        connections: Connections | None = None,
     ) -> None:
         self._credentials = credentials
         self._pacer = pacer
@@ -109,6 +117,8 @@ class KeapClient:
         )
         self._access: KeapAccess | None = None
         self._on_request = on_request
+        # Requests in flight hold a slot each (see `Connections`); unbounded without.
+        self._connections = connections
         self.requests = 0  # HTTP attempts made, retries included (Cloudflare subrequests)
         self.retries = 0
 
@@ -211,14 +221,7 @@ class KeapClient:
         attempt = 0
         while True:
             try:
-                await self.pacer.acquire()
-            except QuotaExhausted as exc:
-                raise KeapQuotaExhausted(str(exc), 429) from None
-            self.requests += 1
-            if self._on_request is not None:
-                self._on_request()
-            try:
-                response = await self._http.request(
+                response = await self._paced(
                     method, url, params=params, json=json, data=data, headers=headers
                 )
             except httpx.TransportError as exc:
@@ -245,6 +248,22 @@ class KeapClient:
             problem = f"HTTP {status}: {answer.message()}"
             retry_after = retry_after_seconds(response.headers)
             attempt = await self._retry_or_raise(what, attempt, problem, retry_after)
+
+    async def _paced(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One attempt: a connection slot first, then the pacer's turn, then the request,
+        so a request sent goes at the pace the pacer set, not when a slot came free."""
+        async with self._connections.slot() if self._connections else _no_slot():
+            try:
+                await self.pacer.acquire()
+            except QuotaExhausted as exc:
+                raise KeapQuotaExhausted(str(exc), 429) from None
+            self.requests += 1
+            if self._on_request is not None:
+                self._on_request()
+            response = await self._http.request(method, url, **kwargs)
+            # Read while the slot is held: the body is what the connection carries.
+            await response.aread()
+            return response
 
     async def _retry_or_raise(
         self, what: str, attempt: int, problem: str, retry_after: float | None

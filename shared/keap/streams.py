@@ -91,6 +91,31 @@ class StreamSpec:
             params["fields"] = self.fields_value(self.id_fields)
         return params
 
+    @property
+    def sliceable(self) -> bool:
+        """Whether a full pass can be split into id ranges read at once: Keap filters
+        the object's ids by comparison and orders them (see `shared.sync.slices`)."""
+        return self.id_order is not None and self.id_compare is not None
+
+    def slice_params(self, after: int, upto: int | None) -> Params:
+        """Full records with ids in (`after`, `upto`] (`upto` None: no upper end), in id
+        order: one slice of a full pass, resumed from the last id it wrote."""
+        conditions = [f"{self.id_compare}>{after}"]
+        if upto is not None:
+            conditions.append(f"{self.id_compare}<={upto}")
+        return {
+            **self._list_params(),
+            "order_by": f"{self.id_order} asc",
+            "filter": ";".join(conditions),
+        }
+
+    def last_id_params(self) -> Params:
+        """The record with the greatest id, alone (where a full pass's slices end)."""
+        params: Params = {"page_size": 1, "order_by": f"{self.id_order} desc"}
+        if self.id_fields:
+            params["fields"] = self.fields_value(self.id_fields)
+        return params
+
     def whole_set_params(self) -> Params:
         """Every record, for reconciling objects Keap cannot list in id order."""
         return {**self._list_params(), "order_by": f"{self.order_by} asc"}

@@ -110,23 +110,30 @@ def upsert_sql(stream: str, key: str | None, checked: bool = False) -> str:
         for c in columns
         if c not in ("account", "id")
     )
-    returning = "t.id" + _carried(t)
+    # The page is parsed once, into `s`; its facts come from the same rows, and so do the
+    # children's lists (read from the stored row, `raw` would be decompressed again).
+    carried = "".join(f", s.r -> '{c.field}' AS c{n}" for n, c in enumerate(t.children))
     sql = f"""
-WITH up AS (
+WITH s AS MATERIALIZED (
+    SELECT keap.to_bigint(r ->> 'id') AS id, {t.updated} AS upd, r{lets}
+    FROM jsonb_array_elements({_records(key)}) AS r
+),
+written AS (
     INSERT INTO {t.name} AS t ({", ".join(columns)})
     SELECT {account}, id, {", ".join(typed)}, {t.created}, upd, r, now(), NULL
-    FROM (
-        SELECT keap.to_bigint(r ->> 'id') AS id, {t.updated} AS upd, r{lets}
-        FROM jsonb_array_elements({_records(key)}) AS r
-    ) AS s
+    FROM s
     WHERE id IS NOT NULL
     ON CONFLICT (account, id) DO UPDATE SET {updates}
     WHERE {_GUARD}
-    RETURNING {returning}
-)"""
+    RETURNING t.id
+),
+up AS (SELECT w.id{carried} FROM written AS w JOIN s ON s.id = w.id)"""
     for n, child in enumerate(t.children):
         sql += _child_ctes(child, n, account)
-    sql += _facts(t, key, "(SELECT count(*) FROM up)::int")
+    sql += """
+SELECT (SELECT count(*) FROM up)::int AS written, count(id)::int AS received,
+       max(upd) AS newest, min(upd) AS oldest, max(id) AS max_id
+FROM s"""
     return sql if checked else _unchecked(sql)
 
 

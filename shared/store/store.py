@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from shared.platform.connections import Connections
 from shared.platform.interfaces import Database, DatabaseUnavailable
 from shared.store import sql
 from shared.store.clean import clean_page
@@ -183,13 +184,21 @@ class DeleteWindow:
 
 
 class Store:
-    """One account's rows of the `keap` schema, on one connection:
-    `async with Store.open(database, account=name) as store:`.
+    """One account's rows of the `keap` schema, on up to `pool` connections (one by default).
 
-    Every statement over a table carries `account`: the rows it writes are the account's,
-    and it reads, changes and deletes no other account's rows."""
+    `async with Store.open(database, account=name) as store:`. Every statement over a table
+    carries `account`: the rows it writes are the account's, and it reads, changes and
+    deletes no other account's rows. Each statement takes an idle connection, opening
+    another while fewer than `pool` are open, so a run's tasks write side by side; with one
+    connection they take turns. `conn` is the first connection opened."""
 
-    def __init__(self, conn: Any, account: str) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        account: str,
+        pool: int = 1,
+        connections: Connections | None = None,
+    ) -> None:
         if not isinstance(account, str) or not account:
             raise ValueError("a store belongs to one account: name it")
         self.conn = conn
@@ -197,8 +206,13 @@ class Store:
         self.statements = 0  # round trips made (Cloudflare counts socket use, not these)
         self._database: Database | None = None
         self._migrate_schema = True
-        # One connection runs one statement at a time; a run's tasks take turns.
-        self._turn = asyncio.Lock()
+        self._pool = max(1, pool)
+        self._connections = connections  # open connections each hold a slot of these
+        self._all: list[Any] = [conn] if conn is not None else []
+        self._idle: list[Any] = list(self._all)
+        self._opening = 0
+        self._freed = asyncio.Condition()
+        self._migrating = asyncio.Lock()  # the first connection migrates; the others wait
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -209,38 +223,85 @@ class Store:
         account: str,
         migrate_schema: bool = True,
         eager: bool = True,
+        pool: int = 1,
+        connections: Connections | None = None,
     ) -> AsyncIterator[Store]:
         """`account`'s store on a new connection, migrated first (`migrate_schema`).
 
         Not `eager`: the connection opens at the first statement (a run reads its first page
         from Keap before it needs the database), and a failure to connect surfaces there, as
-        the `StoreError` it would have been here.
+        the `StoreError` it would have been here. `pool`: how many connections statements
+        may run on at once; each open one holds a slot of `connections`.
         """
-        store = cls(None, account)
+        store = cls(None, account, pool, connections)
         store._database, store._migrate_schema = database, migrate_schema
         try:
             if eager:
-                await store._ready()
+                async with store._statement(0):
+                    pass
             yield store
         finally:
-            if store.conn is not None:
-                with contextlib.suppress(Exception):
-                    await store.conn.close()
+            await store._close_all()
 
-    async def _ready(self) -> None:
-        """Open the connection, if this store has none yet."""
-        if self.conn is None and self._database is not None:
-            self.conn = await _connect(self._database, self._migrate_schema)
+    async def _close_all(self) -> None:
+        for conn in self._all:
+            with contextlib.suppress(Exception):
+                await conn.close()
+            if self._connections is not None and self._database is not None:
+                self._connections.release()
+        self._all.clear()
+        self._idle.clear()
+
+    async def _open_one(self) -> Any:
+        """Open another connection (the first migrates the schema)."""
+        assert self._database is not None
+        if self._connections is not None:
+            await self._connections.acquire()
+        try:
+            async with self._migrating:
+                conn = await _connect(self._database, self._migrate_schema and self.conn is None)
+        except BaseException:
+            if self._connections is not None:
+                self._connections.release()
+            raise
+        if self.conn is None:
+            self.conn = conn
+        self._all.append(conn)
+        return conn
+
+    @contextlib.asynccontextmanager
+    async def _take(self) -> AsyncIterator[Any]:
+        """An idle connection (opened if the pool has room), given back afterwards."""
+        async with self._freed:
+            while not self._idle and (
+                self._database is None or len(self._all) + self._opening >= self._pool
+            ):
+                await self._freed.wait()
+            conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                self._opening += 1
+        if conn is None:
+            try:
+                conn = await self._open_one()
+            finally:
+                async with self._freed:
+                    self._opening -= 1
+                    self._freed.notify()
+        try:
+            yield conn
+        finally:
+            async with self._freed:
+                self._idle.append(conn)
+                self._freed.notify()
 
     @contextlib.asynccontextmanager
     async def _statement(self, count: int = 1) -> AsyncIterator[Any]:
-        """The connection for `count` statements: opened if need be, taken in turn (one
-        connection runs one statement at a time), failures as `StoreError`."""
+        """A connection for `count` statements: opened if need be, used by one caller at a
+        time (one connection runs one statement at a time), failures as `StoreError`."""
         self.statements += count
-        async with self._turn:
-            await self._ready()
-            with _translated():
-                yield self.conn
+        with _translated():
+            async with self._take() as conn:
+                yield conn
 
     def statements_in_turn(self, count: int = 1) -> contextlib.AbstractAsyncContextManager[Any]:
         """The connection, for the package's other writers (the run journal, the custom

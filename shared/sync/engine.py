@@ -1,11 +1,17 @@
-"""The stream runner: pages from Keap into Postgres, one checkpoint per page.
+"""The stream runner: the streams of a run at once, pages from Keap into Postgres.
 
-While a page is written, the next one is already being fetched: the stream's next
-page, or after a stream's last page the first page of the next stream. One page
-ahead, no more, so memory stays at two pages. A page's checkpoint is stored only
-after its upsert committed, so a run stopped at any point (by its budget, a failure
-or a kill) leaves a state from which the next run re-reads at most the pages in
-flight; the upsert is idempotent, so that costs nothing but the requests.
+Each stream's pass runs as its own task under the one run (one budget, one pacer,
+one stop decision `Run.must_stop`), and a full pass of a large object runs as several
+slices (`slices`), each its own chain of pages. What keeps that within the platform:
+Keap requests and database connections share the invocation's connection slots
+(`shared.platform.connections`), the pacer decides when each request goes, and page
+text in flight is bounded in bytes (`budget.PageMemory`).
+
+A page's checkpoint is stored only after its upsert committed, so a run stopped at
+any point (by its budget, a failure or a kill) leaves a state from which the next run
+re-reads at most the pages in flight; the upsert is idempotent, so that costs nothing
+but the requests. A stream's checkpoints go one at a time, each with the positions of
+all its slices, so the stored state only moves forward.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -21,15 +27,23 @@ from shared.keap.client import KeapClient
 from shared.keap.errors import KeapRequestError
 from shared.keap.streams import StreamSpec, get_stream
 from shared.store.store import PageFacts, Store
+from shared.sync.budget import FIRST_PAGE_BYTES, Held, PageMemory
 from shared.sync.details import Gaps, read_details
-from shared.sync.paginator import Page, Paginator
+from shared.sync.paginator import Page, Paginator, read_page
 from shared.sync.run import Run, stream_errors
+from shared.sync.slices import Slice, plan
 from shared.sync.state import DEFAULT_OVERLAP_S, StreamState
 from shared.sync.write import write_page
 
 log = logging.getLogger("keap_sync.engine")
 
-PageFuture = asyncio.Future[Page | None]
+# An incremental pass's first page: a run with nothing changed downloads no more than
+# this per object. While its pass goes on, each page is this many times the last.
+FIRST_PAGE_SIZE = 50
+PAGE_GROWTH = 4
+
+Fetched = tuple[Page | None, Held | None]
+PageFuture = asyncio.Future[Fetched]
 
 
 async def sync_streams(
@@ -42,23 +56,25 @@ async def sync_streams(
     overlap_s: float = DEFAULT_OVERLAP_S,
     page_size: int | None = None,
 ) -> None:
-    """Sync each stream in turn, from its stored state (or from the start with `reset`).
+    """Sync the streams at once, each from its stored state (or from the start with
+    `reset`).
 
     `page_size` overrides Keap's maximum (tools and tests use it to see many pages)."""
     if reset:
         for name in names:
             await run.reset(name)
     states = await run.stream_states()
+    memory = PageMemory(run.budget.page_bytes)
     syncers = [
-        StreamSync(run, keap, store, _spec(name, page_size), states.get(name), overlap_s)
+        StreamSync(run, keap, store, _spec(name, page_size), states.get(name), overlap_s, memory)
         for name in _oldest_first(names, states)
     ]
-    await StreamsInTurn(run, keap, store, syncers).sync()
+    await StreamsAtOnce(run, keap, store, syncers).sync()
 
 
 def _oldest_first(names: list[str], states: dict[str, dict[str, Any]]) -> list[str]:
-    """Streams whose pass ended longest ago (or never) first, so a small budget that
-    cannot cover every stream in one run still reaches each of them in turn."""
+    """Streams whose pass ended longest ago (or never) first: they take the first
+    turns at the pacer, so a small budget still reaches each stream in turn."""
     return sorted(names, key=lambda n: (states.get(n) or {}).get("completed_at") or "")
 
 
@@ -75,12 +91,22 @@ async def _cancel(task: asyncio.Future[Any] | None) -> None:
         await task
 
 
-class StreamsInTurn:
-    """Streams synced one after another, while the budget lasts.
+async def all_at_once(work: Iterable[Awaitable[None]]) -> None:
+    """Run `work` at once; the first failure cancels the rest and is raised."""
+    tasks = [asyncio.ensure_future(w) for w in work]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
-    The next stream's first page is fetched while the current stream's last page is
-    written. Per-record reads (see `details`) go on beside the next streams' pages, in
-    the room those leave, and are awaited once every page is read."""
+
+class StreamsAtOnce:
+    """Every stream's pass at once, while the budget lasts.
+
+    Per-record reads (see `details`) go on beside the streams' pages, in the room those
+    leave, and are awaited once every page is read."""
 
     def __init__(self, run: Run, keap: KeapClient, store: Store, syncers: list[StreamSync]) -> None:
         self.run = run
@@ -88,44 +114,31 @@ class StreamsInTurn:
         self.store = store
         self.syncers = syncers
         self.gaps = Gaps(lambda: keap.pacer.interval_s)
-        self.next_first: PageFuture | None = None  # the next stream's first page, if started
         self.details: list[asyncio.Future[None]] = []
         for syncer in syncers:
             syncer.on_fetch = self.gaps.page_requested
 
     async def sync(self) -> None:
-        """Each stream's pages in turn, then the per-record reads still going."""
+        """Every stream's pages, then the per-record reads still going."""
         try:
-            await self._all_pages()
+            await all_at_once(self._stream(syncer) for syncer in self.syncers)
             self.gaps.pages_done()
             for reading in self.details:
                 await reading
         finally:
             self.gaps.pages_done()
-            for pending in [self.next_first, *self.details]:
+            for pending in self.details:
                 await _cancel(pending)
 
-    async def _all_pages(self) -> None:
-        for index, syncer in enumerate(self.syncers):
-            first, self.next_first = self.next_first, None
-            if first is None and self.run.must_stop():
-                return
-            await self._sync_stream(syncer, first, self.syncers[index + 1 :])
-
-    async def _sync_stream(
-        self, syncer: StreamSync, first: PageFuture | None, after: Sequence[StreamSync]
-    ) -> None:
+    async def _stream(self, syncer: StreamSync) -> None:
         """One stream's pages; then its per-record reads start."""
+        if self.run.must_stop():
+            return
         name = syncer.spec.name
         async with stream_errors(self.run, name, name, lambda: syncer.stored):
-            await syncer.sync(first, after_last=lambda: self._start_first(after))
+            await syncer.sync()
             if syncer.spec.detail_fields:
                 self.details.append(asyncio.ensure_future(self._read_details(syncer)))
-
-    def _start_first(self, after: Sequence[StreamSync]) -> None:
-        """Start fetching the next stream's first page, if there is one and it fits."""
-        if after and self.run.budget.stop_reason() is None:
-            self.next_first = asyncio.ensure_future(after[0].first_page())
 
     async def _read_details(self, syncer: StreamSync) -> None:
         name = syncer.spec.name
@@ -134,7 +147,8 @@ class StreamsInTurn:
 
 
 class StreamSync:
-    """One stream's pass: its pages read from Keap and written to Postgres in turn."""
+    """One stream's pass: as one chain of pages (the next read while one is written), or
+    as slices read at once, each a chain of its own."""
 
     def __init__(
         self,
@@ -144,6 +158,7 @@ class StreamSync:
         spec: StreamSpec,
         stored: dict[str, Any] | None,
         overlap_s: float = DEFAULT_OVERLAP_S,
+        memory: PageMemory | None = None,
     ) -> None:
         self.run = run
         self.budget = run.budget
@@ -153,18 +168,119 @@ class StreamSync:
         self.stored = stored or {}
         self.state = StreamState.from_json(spec, stored, overlap_s)
         self.result = run.result.streams[spec.name]
+        self.memory = memory or PageMemory(run.budget.page_bytes)
+        self.page_bytes = FIRST_PAGE_BYTES  # what the stream's next page is expected to weigh
         self.pager: Paginator | None = None
         self.ahead: PageFuture | None = None  # the next page, fetched while one is written
+        self._checkpointing = asyncio.Lock()
         # Told as each page request goes out (see `details.Gaps`).
         self.on_fetch: Callable[[], None] = lambda: None
 
-    async def first_page(self) -> Page | None:
-        """Begin (or resume) the stream's pass and read its first page."""
+    async def sync(self) -> None:
+        """Read and write pages until the pass ends or the budget says stop."""
+        self.result.status = "partial"
         self.state.begin()
+        if self.state.may_slice:
+            await self._plan_slices()
+        if self.state.slices:
+            await self._sliced()
+        else:
+            await self._chain()
+        self.result.cursor = self.state.cursor
+
+    # --- sliced ---------------------------------------------------------------------
+    async def _plan_slices(self) -> None:
+        """Split a full pass into id ranges, if the object is big enough to gain; the
+        plan is stored at once, so a run that gets no further does not plan again."""
+        begun = self.budget.page_started()  # a request like a page's, and it counts so
+        try:
+            response = await self.keap.get(self.spec.path, self.spec.last_id_params())
+        finally:
+            self.budget.page_done(begun)
+        greatest = read_page(self.spec, response.text).max_id
+        slices = plan(greatest, self.spec.page_size)
+        if slices:
+            name = self.spec.name
+            log.info("%s: a full pass in %d slices up to id %s", name, len(slices), greatest)
+            self.state.slice(slices)
+            await self._checkpoint()
+
+    async def _sliced(self) -> None:
+        # Each slice's first page is claimed here, in turn with the other streams' first
+        # pages (a run's tasks start in the order of its streams), so that a budget too
+        # small for every stream goes to the streams that have waited longest.
+        claimed = []
+        for piece in self.state.slices:
+            if piece.done:
+                continue
+            if self.run.must_stop():
+                break
+            claimed.append((piece, self.budget.page_started()))
+        await all_at_once(self._slice(piece, begun) for piece, begun in claimed)
+        if all(s.done for s in self.state.slices):
+            self.state.finish()
+            await self._checkpoint()
+            self.result.status = "complete"
+
+    async def _slice(self, piece: Slice, begun: float) -> None:
+        """One slice's pages, each written and checkpointed before the next is taken,
+        the next fetched while one is written (`begun`: the first page, claimed)."""
+        params = self.spec.slice_params(piece.position, piece.upto)
+        pager = Paginator(self.keap, self.spec, params, parse=False)
+        claimed: float | None = begun
+        ahead: PageFuture | None = asyncio.ensure_future(self._fetch(pager))
+        try:
+            while ahead is not None:
+                page, held = await ahead
+                assert page is not None
+                taking, claimed, ahead = claimed, None, None
+                if not pager.exhausted and not self.run.must_stop():
+                    claimed = self.budget.page_started()
+                    ahead = asyncio.ensure_future(self._fetch(pager))
+                try:
+                    facts = await self._upsert(page)
+                finally:
+                    self._written(page, held)
+                    if taking is not None:
+                        self.budget.page_done(taking)
+                page.learn(facts)
+                # An empty page ends the list even if Keap handed out a token with it.
+                piece.advance(page.max_id, last=pager.exhausted or facts.received == 0)
+                self.state.records += page.count
+                await self._checkpoint(page.count, page=True)
+                self._count(page, facts.written)
+                if piece.done:
+                    await _drop(ahead)
+                    ahead = None
+        finally:
+            await _drop(ahead)
+            if claimed is not None:
+                self.budget.page_done(claimed)
+
+    # --- one chain ------------------------------------------------------------------
+    async def _chain(self) -> None:
+        begun: float | None = self.budget.page_started()
+        self.ahead = asyncio.ensure_future(self._first_page())
+        try:
+            while self.ahead is not None:
+                page, held = await self.ahead
+                self.ahead = None
+                taking, begun = begun, None
+                assert taking is not None
+                await self._take(page, held, taking)
+                if self.ahead is not None:
+                    begun = self.budget.page_started()
+        finally:
+            if begun is not None:
+                self.budget.page_done(begun)
+            await _drop(self.ahead)
+
+    async def _first_page(self) -> Fetched:
+        """Begin (or resume) the stream's pass and read its first page."""
         params, token = self.state.request()
         self.pager = self._pager(params, token)
         try:
-            return await self._next_page()
+            return await self._fetch(self.pager)
         except KeapRequestError as exc:
             if token is None or exc.status != 400:
                 raise
@@ -173,89 +289,120 @@ class StreamSync:
         self.state.restart_pass()
         params, token = self.state.request()
         self.pager = self._pager(params, token)
-        return await self._next_page()
-
-    async def _next_page(self) -> Page | None:
-        assert self.pager is not None
-        # Told from within this task, which goes on to take its turn at the pacer
-        # before anything woken by the news runs.
-        self.on_fetch()
-        return await self.pager.next_page()
+        return await self._fetch(self.pager)
 
     def _pager(self, params: dict[str, Any], token: str | None) -> Paginator:
         # A descending pass decides from a page's oldest record whether to read on, so
         # it needs the page parsed before the write; the others learn from the upsert.
         parse = self.spec.mode == "desc"
-        return Paginator(self.keap, self.spec, params, token, parse=parse)
+        pager = Paginator(self.keap, self.spec, params, token, parse=parse)
+        if self.state.cursor:
+            # An incremental pass mostly finds little: its first page is small.
+            pager.set_page_size(min(FIRST_PAGE_SIZE, self.spec.page_size))
+        return pager
 
-    async def sync(
-        self, first: PageFuture | None = None, after_last: Callable[[], None] = lambda: None
-    ) -> None:
-        """Read and write pages until the pass ends or the budget says stop.
-
-        `first`: the first page, if already being fetched. `after_last`: called once the
-        stream's last page is known, to start fetching whatever comes next.
-        """
-        self.result.status = "partial"
-        self.budget.page_started()
-        self.ahead = first or asyncio.ensure_future(self.first_page())
-        try:
-            while self.ahead is not None:
-                page = await self.ahead
-                self.ahead = None
-                await self._take(page, after_last)
-        finally:
-            await _cancel(self.ahead)
-        self.result.cursor = self.state.cursor
-
-    async def _take(self, page: Page | None, after_last: Callable[[], None]) -> None:
-        """Write one page while the next request (this stream's or the next one's) goes."""
+    async def _take(self, page: Page | None, held: Held | None, begun: float) -> None:
+        """Write one page while the next request goes."""
         assert self.pager is not None and page is not None
         last = self.state.ends_with(page, self.pager.exhausted)
-        if last:
-            after_last()
-        elif not self.run.must_stop():
+        if not last and not self.run.must_stop():
             self.ahead = self._read_ahead(page)
-        if await self._write(page, last):
+        try:
+            ended = await self._write(page, held, last)
+        finally:
+            self.budget.page_done(begun)
+        if ended:
             # An empty page may end the pass after all: what was read ahead is moot.
-            await _cancel(self.ahead)
+            await _drop(self.ahead)
             self.ahead = None
             self.result.status = "complete"
-        self.budget.page_done()
-        if self.ahead is not None:
-            self.budget.page_started()
 
     def _read_ahead(self, page: Page) -> PageFuture:
-        """Start fetching the page after `page`, smaller if pages grow too big."""
+        """Start fetching the page after `page`: smaller if pages grow too big for the
+        memory budget, else larger up to Keap's maximum (the pass goes on, so there is
+        more to read than a small first page held)."""
         assert self.pager is not None
         size = int(self.pager.params["page_size"])
-        self.pager.set_page_size(self.budget.page_size_for(page.size, size))
-        return asyncio.ensure_future(self._next_page())
+        smaller = self.budget.page_size_for(page.size, size)
+        self.pager.set_page_size(
+            smaller if smaller < size else min(self.spec.page_size, size * PAGE_GROWTH)
+        )
+        return asyncio.ensure_future(self._fetch(self.pager))
 
-    async def _write(self, page: Page, last: bool) -> bool:
+    async def _write(self, page: Page, held: Held | None, last: bool) -> bool:
         """Upsert, advance, checkpoint; returns whether the pass has ended."""
         written = 0
-        if page.count or not page.parsed:
-            facts = await self._upsert(page)
-            written = facts.written
-            if not page.parsed:
-                page.learn(facts)
-                # An empty page ends the list even if Keap handed out a token with it.
-                last = last or facts.received == 0
+        try:
+            if page.count or not page.parsed:
+                facts = await self._upsert(page)
+                written = facts.written
+                if not page.parsed:
+                    page.learn(facts)
+                    # An empty page ends the list even if Keap handed out a token with it.
+                    last = last or facts.received == 0
+        finally:
+            self._written(page, held)
         self.state.advance(page)
         if last:
             self.state.finish()
-        state = self.state.to_json()
-        if page.count or state != self.stored:
-            await self.run.checkpoint(self.spec.name, state, pages=1, records=page.count)
-            self.stored = state
-        self.result.pages += 1
-        self.result.records += page.count
-        self.result.written += written
+        await self._checkpoint(page.count, page=True)
+        self._count(page, written)
         return last
+
+    # --- shared by both -------------------------------------------------------------
+    async def _fetch(self, pager: Paginator) -> Fetched:
+        """The pager's next page, within the bytes of pages in flight."""
+        held = await self.memory.reserve(self.page_bytes)
+        try:
+            # Told from within this task, which goes on to take its turn at the pacer
+            # before anything woken by the news runs.
+            self.on_fetch()
+            page = await pager.next_page()
+        except BaseException:
+            held.release()
+            raise
+        if page is None:
+            held.release()
+            return None, None
+        held.resize(page.size)
+        self.page_bytes = max(page.size, 1)
+        return page, held
+
+    @staticmethod
+    def _written(page: Page, held: Held | None) -> None:
+        """The page is in Postgres: its text goes now, not when the next page comes."""
+        page.payload = ""
+        if held is not None:
+            held.release()
 
     async def _upsert(self, page: Page) -> PageFacts:
         facts = await write_page(self.store, self.spec, page, "sync")
         self.result.cleaned += facts.cleaned
         self.result.quarantined += len(facts.refused)
         return facts
+
+    async def _checkpoint(self, records: int = 0, *, page: bool = False) -> None:
+        """Store the stream's state after a `page` (`records` on it) or at its end, one
+        checkpoint at a time, so a later state never lands before an earlier one."""
+        async with self._checkpointing:
+            state = self.state.to_json()
+            if not records and state == self.stored:
+                return
+            await self.run.checkpoint(self.spec.name, state, pages=int(page), records=records)
+            self.stored = state
+
+    def _count(self, page: Page, written: int) -> None:
+        self.result.pages += 1
+        self.result.records += page.count
+        self.result.written += written
+
+
+async def _drop(ahead: PageFuture | None) -> None:
+    """Cancel a page read ahead, giving back its bytes if it had arrived."""
+    if ahead is None:
+        return
+    await _cancel(ahead)
+    if ahead.done() and not ahead.cancelled() and ahead.exception() is None:
+        _, held = ahead.result()
+        if held is not None:
+            held.release()

@@ -92,7 +92,7 @@ async def _by_windows(
     while True:
         if run.must_stop():
             return
-        run.budget.page_started()
+        begun = run.budget.page_started()
         listed_at = timefmt.now()
         # A keyset read (`id > after`), not a page token: resumable in any later run.
         response = await keap.get(spec.path, spec.id_window_params(after))
@@ -110,12 +110,12 @@ async def _by_windows(
         if final:
             state = {"after_id": None, "completed_at": timefmt.keap(timefmt.now())}
             await run.checkpoint(key, state, pages=1, records=len(ids))
-            run.budget.page_done()
+            run.budget.page_done(begun)
             result.status = "complete"
             return
         after = ids[-1]
         await run.checkpoint(key, {"after_id": after, "started": started}, 1, len(ids))
-        run.budget.page_done()
+        run.budget.page_done(begun)
 
 
 async def _whole_set(
@@ -129,9 +129,9 @@ async def _whole_set(
     while not pager.exhausted:
         if run.must_stop():
             return  # nothing is marked from an incomplete listing
-        run.budget.page_started()
+        begun = run.budget.page_started()
         page = await pager.next_page()
-        run.budget.page_done()
+        run.budget.page_done(begun)
         if page is None:
             break
         in_keap.update(page.ids)

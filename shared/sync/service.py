@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from shared.keap.client import KeapClient
 from shared.keap.pacing import Backoff
 from shared.keap.streams import STREAM_NAMES, get_stream
+from shared.platform.connections import Connections
 from shared.platform.env import WorkerEnv
 from shared.rpc.client import coordinator_client
 from shared.store.journal import RunJournal
@@ -23,6 +24,9 @@ from shared.sync.status import refresh_status
 log = logging.getLogger("keap_sync.service")
 
 KINDS = ("incremental", "full", "reconcile")
+# Database connections a run writes through: enough that writes keep up with pages,
+# few enough to leave the rest of the invocation's connections to Keap requests.
+STORE_POOL = 2
 
 
 def stream_names(names: Sequence[str] | None) -> list[str]:
@@ -54,12 +58,20 @@ async def run(
     if env.database is None:
         raise RuntimeError("this worker has no HYPERDRIVE (database) binding")
     names = stream_names(streams)
-    budget = budget or Budget()
+    budget = budget or Budget.from_settings(env.settings)
+    connections = Connections()
     coordinator = coordinator_client(env, account)
     credentials = CountingCredentials(coordinator, budget)
     retention = env.settings.RUN_RETENTION_DAYS
-    # The connection opens while the first page is read from Keap.
-    async with Store.open(env.database, account=coordinator.account, eager=False) as store:
+    # The connections open as pages come to be written (the first while the first page is
+    # read from Keap).
+    async with Store.open(
+        env.database,
+        account=coordinator.account,
+        eager=False,
+        pool=STORE_POOL,
+        connections=connections,
+    ) as store:
         journal = RunJournal(store, retention)
         async with (
             Run(
@@ -76,10 +88,11 @@ async def run(
                 backoff=backoff,
                 on_request=budget.spend,
                 transport=env.new_transport(),
+                connections=connections,
             ) as keap,
         ):
             current.keap_requests = lambda: keap.requests
-            budget.spend()  # the database connection
+            budget.spend(STORE_POOL)  # the database connections
             if kind == "reconcile":
                 await reconcile_streams(current, keap, store, names)
             else:

@@ -12,17 +12,22 @@ the end) that a budget or a crash cut short leaves its position here as well:
 - `desc`: `hwm`, the newest time seen (the cursor once the pass reaches the old
   cursor) and `page_token`, Keap's position in the descending list. If Keap refuses
   the token on resume, the pass starts again from the top, keeping `hwm`.
+
+A full pass of a large object may instead be read in `slices` (see
+`shared.sync.slices`): each keeps its own position, and `started` becomes the cursor.
+A pass also counts the records it read so far (`records`), for the status page.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from shared import timefmt
 from shared.keap.streams import Params, StreamSpec
 from shared.sync.paginator import Page
+from shared.sync.slices import Slice
 
 DEFAULT_OVERLAP_S = 300.0  # re-read this much before the cursor: late commits, clock skew
 
@@ -37,6 +42,8 @@ class StreamState:
     started: str | None = None
     page_token: str | None = None
     in_pass: bool = False
+    slices: list[Slice] = field(default_factory=list)  # a sliced pass's ranges
+    records: int = 0  # read by this pass so far
     completed_at: str | None = None  # when a pass last reached its end (wall clock)
     overlap_s: float = DEFAULT_OVERLAP_S
 
@@ -57,6 +64,8 @@ class StreamState:
             started=position.get("started"),
             page_token=position.get("page_token"),
             in_pass=bool(position),
+            slices=[Slice.from_json(s) for s in position.get("slices") or ()],
+            records=int(position.get("records") or 0),
             overlap_s=overlap_s,
         )
 
@@ -71,6 +80,8 @@ class StreamState:
                 "after_id": self.after_id,
                 "started": self.started,
                 "page_token": self.page_token,
+                "slices": [s.to_json() for s in self.slices] or None,
+                "records": self.records or None,
             }
             out["pass"] = {k: v for k, v in position.items() if v is not None}
         return out
@@ -88,10 +99,33 @@ class StreamState:
         self.hwm = None
         self.after_id = None
         self.page_token = None
+        self.slices = []
+        self.records = 0
         self.since = self._from_cursor()
         if self.spec.mode == "id_asc":
-            started = (now or timefmt.now()) - timedelta(seconds=self.overlap_s)
-            self.started = timefmt.keap(started)
+            self.started = self._start_time(now)
+
+    def _start_time(self, now: datetime | None) -> str:
+        return timefmt.keap((now or timefmt.now()) - timedelta(seconds=self.overlap_s))
+
+    @property
+    def may_slice(self) -> bool:
+        """A pass just begun from no cursor (a full pass) of an object Keap can slice."""
+        return (
+            self.in_pass
+            and self.spec.sliceable
+            and not self.cursor
+            and not self.slices
+            and not self.records
+            and self.hwm is None
+            and self.after_id is None
+            and self.page_token is None
+        )
+
+    def slice(self, slices: list[Slice], now: datetime | None = None) -> None:
+        """Read this pass in `slices`; its start becomes the cursor at its end."""
+        self.slices = slices
+        self.started = self._start_time(now)
 
     def request(self) -> tuple[Params, str | None]:
         """Parameters and page token of the first request of this run."""
@@ -115,6 +149,7 @@ class StreamState:
 
     def advance(self, page: Page) -> None:
         """Record a written page as the pass's new position."""
+        self.records += page.count
         if page.newest is not None:
             newest = timefmt.keap(page.newest)
             current = timefmt.parse(self.hwm) if self.hwm else None
@@ -127,12 +162,14 @@ class StreamState:
 
     def finish(self) -> None:
         """The pass reached its end: move the cursor and forget the position."""
-        new = self.started if self.spec.mode == "id_asc" else self.hwm
+        new = self.started if self.spec.mode == "id_asc" or self.slices else self.hwm
         if new and timefmt.later(new, self.cursor):
             self.cursor = new
         self.in_pass = False
         self.hwm = self.since = self.started = self.page_token = None
         self.after_id = None
+        self.slices = []
+        self.records = 0
         self.completed_at = timefmt.keap(timefmt.now())
 
     def restart_pass(self) -> None:

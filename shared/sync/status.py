@@ -18,7 +18,7 @@ from shared.keap.streams import STREAM_NAMES
 from shared.platform.env import WorkerEnv
 from shared.platform.wire import CoordinatorError
 from shared.rpc.client import coordinator_client, registry_client
-from shared.rpc.methods import LIST_ACCOUNTS, STATUS, AccountInfo
+from shared.rpc.methods import GET_STREAM_STATES, LIST_ACCOUNTS, STATUS, AccountInfo
 from shared.store.store import Store, StoreError
 
 CACHE_TTL_S = 3600
@@ -79,6 +79,20 @@ def _errors(last: dict[str, Any] | None, refused: dict[str, Any] | None) -> list
     return errors
 
 
+def progress(sync_state: dict[str, Any]) -> dict[str, Any] | None:
+    """How far a pass under way has got: slices done of total (one for a pass read as a
+    single chain) and records read so far; None when no pass is under way."""
+    position = sync_state.get("pass")
+    if not isinstance(position, dict):
+        return None
+    slices = position.get("slices") or []
+    return {
+        "slices_done": sum(1 for s in slices if s.get("done")),
+        "slices": len(slices) or 1,
+        "records": int(position.get("records") or 0),
+    }
+
+
 async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
     snapshot = await coordinator_client(env, account).call(STATUS)
     streams, runs = snapshot.streams, snapshot.runs
@@ -105,6 +119,7 @@ async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
         objects[name] = {
             "cursor": sync_state.get("cursor"),
             "in_progress": "pass" in sync_state,
+            "progress": progress(sync_state),  # of a pass under way: slices, records so far
             "checkpointed_at": (streams.get(name) or {}).get("checkpointed_at"),
             "rows": table.get("rows"),
             "deleted_rows": table.get("deleted"),
@@ -151,7 +166,7 @@ async def get_status(
     if env.kv is not None and not refresh:
         cached = await env.kv.get(cache_key(account))
         if cached:
-            return json.loads(cached), True
+            return await _with_live_progress(env, account, json.loads(cached)), True
     return await refresh_status(env, account), False
 
 
@@ -176,3 +191,19 @@ async def accounts_overview(env: WorkerEnv) -> list[dict[str, Any]]:
     """Every account in the registry: its connection, the run under way, its last run."""
     accounts = await registry_client(env).call(LIST_ACCOUNTS)
     return list(await asyncio.gather(*(_overview(env, info) for info in accounts)))
+
+
+async def _with_live_progress(
+    env: WorkerEnv, account: str, status: dict[str, Any]
+) -> dict[str, Any]:
+    """A cached status with each object's progress as the coordinator has it now: a run
+    under way checkpoints every page, while the cache is rebuilt when a run ends."""
+    try:
+        states = await coordinator_client(env, account).call(GET_STREAM_STATES)
+    except CoordinatorError:
+        return status  # what the cache knows is still worth showing
+    for name, obj in (status.get("objects") or {}).items():
+        sync_state = states.get(name) or {}
+        obj["in_progress"] = "pass" in sync_state
+        obj["progress"] = progress(sync_state)
+    return status

@@ -3,6 +3,7 @@ small data sets, and the local runtime (coordinator, sync worker) pointed at bot
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,26 @@ async def read_all_details(world: SyncWorld, most_runs: int = 20) -> int:
         if result.streams["products"].details_read == 0:
             return runs
     raise AssertionError(f"product details still unread after {most_runs} runs")
+
+
+async def cancel_full_run_mid_way(
+    world: SyncWorld, streams: list[str] | None, page_size: int
+) -> None:
+    """Start a full run (40 ms a Keap request) and cancel it once 1,000 contacts are
+    written, as a kill would stop it."""
+    from shared.sync import service
+    from tests.timing import wait_for
+
+    world.keap.sandbox.update_config(latency_ms=40)
+    task = asyncio.create_task(service.run(world.env, "full", streams, page_size=page_size))
+
+    async def under_way() -> bool:
+        return await table_rows(world.dsn, "contacts") >= 1000
+
+    await wait_for(under_way, 60, "1000 contacts written")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 async def start_world(

@@ -19,9 +19,9 @@ def test_subrequests_stop_a_run_with_room_left_to_record_its_end() -> None:
 def test_wall_time_stops_before_a_page_as_slow_as_the_slowest_would_overrun() -> None:
     clock = HandClock()
     budget = Budget(wall_s=60, clock=clock)
-    budget.page_started()
+    started = budget.page_started()
     clock.now = 10.0
-    budget.page_done()  # a page took 10 s: the next needs up to 2 x 10 s + 5 s of margin
+    budget.page_done(started)  # a page took 10 s: the next needs up to 2 x 10 s + 5 s of margin
     clock.now = 34.0
     assert budget.stop_reason() is None
 

@@ -4,18 +4,13 @@ streams alike, while Keap keeps changing in between."""
 
 from __future__ import annotations
 
-import asyncio
-
-import pytest
-
 from shared.keap.streams import STREAM_NAMES
 from shared.rpc.client import coordinator_client
 from shared.rpc.methods import GET_STREAM_STATES, RUNS
 from shared.sync import service
 from shared.sync.budget import Budget
 from tests.sync.compare import assert_db_matches_keap
-from tests.sync.conftest import SyncWorld, table_rows
-from tests.timing import wait_for
+from tests.sync.conftest import SyncWorld, cancel_full_run_mid_way, table_rows
 
 PAGE = 250  # small pages: 3,000 contacts and 1,300 opportunities take many
 
@@ -49,16 +44,7 @@ async def test_runs_stopped_by_their_budget_finish_the_sync_between_changes(
 async def test_a_cancelled_run_releases_the_lease_and_the_next_run_completes(
     world: SyncWorld,
 ) -> None:
-    world.keap.sandbox.update_config(latency_ms=40)
-    task = asyncio.create_task(service.run(world.env, "full", page_size=PAGE))
-
-    async def under_way() -> bool:
-        return await table_rows(world.dsn, "contacts") >= 1000
-
-    await wait_for(under_way, 60, "1000 contacts written")
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancel_full_run_mid_way(world, None, PAGE)
     assert await table_rows(world.dsn, "contacts") < 3000
 
     result = await service.run(world.env, "incremental", page_size=PAGE)

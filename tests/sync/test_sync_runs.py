@@ -36,8 +36,8 @@ async def test_incremental_picks_up_edits_and_creates_and_reconcile_the_deletes(
     reconciled = await service.run(world.env, "reconcile")
     assert reconciled.status == "ok", reconciled.errors
     for kind, ids in touched.items():
-        # A product whose details the incremental run read is found gone then (a 404);
-        # reconciliation finds the rest.
+        # A product whose details were still to read is found gone by its per-id GET
+        # in the incremental run already; reconciliation finds the rest.
         found = result.streams[kind].deleted + reconciled.streams[kind].deleted
         assert found == len(ids["deleted"]), kind
     await assert_db_matches_keap(world.dsn, world.keap.api_base)
@@ -56,6 +56,8 @@ async def test_an_incremental_run_with_nothing_changed_asks_keap_once_per_object
     paths = [r["path"] for r in world.keap_requests(before)]
     assert sorted(paths) == sorted(f"/crm/rest/v2/{name}" for name in STREAM_NAMES)
     assert sum(s.written for s in result.streams.values()) == 0
+    # A small first page: no object downloads more than 50 records to find nothing new.
+    assert {n: s.records for n, s in result.streams.items() if s.records > 50} == {}
 
 
 async def test_tag_applications_keap_does_not_date_are_caught_by_reconciliation(
