@@ -15,6 +15,15 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+def passage_dir(path: Path) -> Path:
+    """`path` as a folder others may pass through but not list: the state folder, whose
+    embedded Postgres runs as another user (root may not run it) and keeps its data in
+    a folder of its own below (0700, that user's); the files beside it are 0600."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o711)
+    return path
+
+
 def private_file(path: Path) -> Path:
     """`path` as an existing file only this user can read; a SQLite database's WAL and
     shared-memory files follow (SQLite creates them with the database file's mode)."""

@@ -28,7 +28,7 @@ from local.bindings import (
 from local.clock import MovableClock
 from local.config import ROOT, LocalConfig
 from local.cron import next_fire
-from local.files import private_dir
+from local.files import passage_dir
 from local.postgres import EmbeddedPostgres
 from local.serve import AppServer
 from shared.config import Settings
@@ -124,7 +124,7 @@ class LocalRuntime:
         from webhook_handler.app import app as webhook_app
 
         config = self.config
-        private_dir(config.state_dir)
+        passage_dir(config.state_dir)
         try:
             if self.dsn is None:
                 self.postgres = EmbeddedPostgres(
