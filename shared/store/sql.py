@@ -261,6 +261,16 @@ def live_ids_sql(stream: str) -> str:
 
 
 @cache
+def holding_none_sql(streams: tuple[str, ...]) -> str:
+    """Per stream of `streams`: whether its table holds no row of the account (`$1`)."""
+    return "\nUNION ALL\n".join(
+        f"SELECT '{s}' AS stream, NOT EXISTS "
+        f"(SELECT 1 FROM {TABLES[s].name} WHERE account = {_account(1)}) AS empty"
+        for s in streams
+    )
+
+
+@cache
 def counts_sql(streams: tuple[str, ...] | None = None) -> str:
     """Per table (of `streams`, or all), the account's (`$1`) rows: live rows, deleted rows,
     last write, ..."""

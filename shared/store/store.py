@@ -505,6 +505,14 @@ class Store:
             )
         return DeleteWindow(list(row["deleted"]), list(row["missing"]))
 
+    async def holding_none(self, streams: Sequence[str]) -> set[str]:
+        """Those of `streams` whose table holds no row of the account, live or deleted."""
+        if not streams:
+            return set()
+        async with self._statement() as conn:
+            rows = await conn.fetch(sql.holding_none_sql(tuple(streams)), self.account)
+        return {r["stream"] for r in rows if r["empty"]}
+
     async def live_ids(self, stream: str) -> list[int]:
         """Every live id of a table (for the small streams Keap cannot list by id)."""
         async with self._statement() as conn:

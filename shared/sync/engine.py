@@ -64,12 +64,28 @@ async def sync_streams(
         for name in names:
             await run.reset(name)
     states = await run.stream_states()
+    if not reset:
+        await _restart_emptied(run, store, names, states)
     memory = PageMemory(run.budget.page_bytes)
     syncers = [
         StreamSync(run, keap, store, _spec(name, page_size), states.get(name), overlap_s, memory)
         for name in _oldest_first(names, states)
     ]
     await StreamsAtOnce(run, keap, store, syncers).sync()
+
+
+async def _restart_emptied(
+    run: Run, store: Store, names: list[str], states: dict[str, dict[str, Any]]
+) -> None:
+    """Read from the start the streams that have a cursor while the database holds none of
+    their rows (a new or restored database behind the same coordinator): their cursors
+    would otherwise skip everything Keap changed before them. An object Keap has no
+    records of costs one request either way."""
+    synced = [n for n in names if (states.get(n) or {}).get("cursor")]
+    for name in sorted(await store.holding_none(synced)):
+        log.warning("%s: the database holds none of its rows; reading it from the start", name)
+        await run.reset(name)
+        states.pop(name, None)
 
 
 def _oldest_first(names: list[str], states: dict[str, dict[str, Any]]) -> list[str]:

@@ -4,13 +4,15 @@ streams alike, while Keap keeps changing in between."""
 
 from __future__ import annotations
 
+import asyncpg
+
 from shared.keap.streams import STREAM_NAMES
 from shared.rpc.client import coordinator_client
 from shared.rpc.methods import GET_STREAM_STATES, RUNS
 from shared.sync import service
 from shared.sync.budget import Budget
 from tests.sync.compare import assert_db_matches_keap
-from tests.sync.conftest import SyncWorld, cancel_full_run_mid_way, table_rows
+from tests.sync.conftest import SMALL, SyncWorld, cancel_full_run_mid_way, table_rows
 
 PAGE = 250  # small pages: 3,000 contacts and 1,300 opportunities take many
 
@@ -54,3 +56,24 @@ async def test_a_cancelled_run_releases_the_lease_and_the_next_run_completes(
     coordinator = coordinator_client(world.env)
     runs = {r["kind"]: r["status"] for r in await coordinator.call(RUNS)}
     assert runs == {"full": "cancelled", "incremental": "ok"}
+
+
+async def test_a_database_emptied_behind_the_coordinator_is_filled_by_the_next_run(
+    world: SyncWorld,
+) -> None:
+    """A new or restored database under the same coordinator: the stored cursors would skip
+    every record Keap changed before them, so streams holding no rows start over."""
+    assert (await service.run(world.env, "full")).status == "ok"
+    conn = await asyncpg.connect(world.dsn)
+    try:
+        tables = ", ".join(f"keap.{t}" for t in ("contacts", "contact_tags", "companies"))
+        await conn.execute(f"TRUNCATE {tables}")
+    finally:
+        await conn.close()
+    assert await table_rows(world.dsn, "contacts") == 0
+
+    result = await service.run(world.env, "incremental")
+
+    assert result.status == "ok", result.errors
+    assert await table_rows(world.dsn, "contacts") == SMALL["contacts"]
+    await assert_db_matches_keap(world.dsn, world.keap.api_base)
