@@ -26,11 +26,6 @@ def _account(n: int) -> str:
     return f"${n}::text"
 
 
-def _path(key: str | None, field: str) -> str:
-    """A JSON path to `field` of every record (read in place, without copying records)."""
-    return f'$[*]."{field}"' if key is None else f'$."{key}"[*]."{field}"'
-
-
 # An older version of a record never overwrites a newer one; an equal version is written
 # only when it differs (or revives a row marked deleted), so overlapping reads are no-ops.
 _GUARD = """
@@ -137,25 +132,20 @@ FROM s"""
     return sql if checked else _unchecked(sql)
 
 
-def _facts(t: Table, key: str | None, written: str) -> str:
-    """The SELECT that reports a page's facts (see `upsert_sql`).
-
-    Two JSON path scans rather than a second pass over whole records: ids and update
-    times are all the sync needs from a page."""
+@cache
+def facts_sql(stream: str) -> str:
+    """The facts of records (`$1`, a JSON list) without writing them, as `upsert_sql`
+    reports them. Two JSON path scans (read in place, without copying records) rather than
+    a pass over whole records: ids and update times are all the sync needs."""
+    updated = TABLES[stream].updated_field
     return f"""
-SELECT {written} AS written, count(i)::int AS received,
+SELECT 0 AS written, count(i)::int AS received,
        max(keap.to_ts(u #>> '{{}}')) AS newest, min(keap.to_ts(u #>> '{{}}')) AS oldest,
        max(keap.to_bigint(i #>> '{{}}')) AS max_id
 FROM ROWS FROM (
-    jsonb_path_query($1::jsonb, '{_path(key, "id")}'),
-    jsonb_path_query($1::jsonb, '{_path(key, t.updated_field)}')
+    jsonb_path_query($1::jsonb, '$[*]."id"'),
+    jsonb_path_query($1::jsonb, '$[*]."{updated}"')
 ) AS facts(i, u)"""
-
-
-@cache
-def facts_sql(stream: str) -> str:
-    """The facts of records (`$1`, a JSON list) without writing them."""
-    return _facts(TABLES[stream], None, "0")
 
 
 def _cascade(t: Table, account: str) -> str:
