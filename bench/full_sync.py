@@ -4,7 +4,10 @@
 
 Keap (the sandbox, in its own process, 100 ms added to every request, limits off so
 neither side waits on them) holds `--contacts` contacts and the other objects in
-proportion. In the same run it measures:
+proportion. Every page is rendered once before anything is timed, and then served
+from the sandbox's page cache: Keap's time is the added latency, and the sandbox's
+own rendering (Python, about 70 ms a page of 1,000 contacts on one core) takes no CPU
+from what is measured. In the same run it measures:
 
 - floor: a bare loop that requests every page of every stream, one chain after
   another (a pass's own parameters, the page tokens Keap hands out), and only looks
@@ -112,23 +115,19 @@ async def concurrent_floor(w: World) -> float:
     return time.perf_counter() - started
 
 
-async def bust_page_caches(w: World) -> None:
-    """One edit per object: the sandbox serves no page from its cache afterwards."""
-    for kind in STREAMS:
-        await w.sandbox("POST", "/changes", {"kind": kind, "edits": 1})
-
-
 async def main(contacts: int, latency_ms: float) -> None:
-    async with world(contacts, latency_ms=latency_ms, limits_enabled=False) as w:
+    settings = {"latency_ms": latency_ms, "limits_enabled": False, "page_cache_pages": 10**6}
+    async with world(contacts, **settings) as w:
+        # Render every page the floors and the sync read (the sync's are the concurrent
+        # fetch's): from here on the sandbox serves them from its cache.
+        await floor(w)
+        await concurrent_floor(w)
         floor_1, pages, _ = await floor(w)
-        await bust_page_caches(w)
         budget = Budget(wall_s=6 * 3600, subrequests=10**9)
         started = time.perf_counter()
         result = await service.run(w.env, "full", budget=budget)
         sync_s = time.perf_counter() - started
-        await bust_page_caches(w)
         floor_2, _, _ = await floor(w)
-        await bust_page_caches(w)
         at_once = await concurrent_floor(w)
     best_floor = min(floor_1, floor_2)
     rows = sum(s.records for s in result.streams.values())
@@ -145,10 +144,16 @@ async def main(contacts: int, latency_ms: float) -> None:
     print(f"  sync              {sync_s:.2f} s  ({rows / sync_s:,.0f} records/s)")
     ceiling = pages / SPIKE_PER_SECOND["bearer"]
     print(f"  ceiling floor     {ceiling:.2f} s  ({pages} pages / 25 per second)")
+    requests_ceiling = result.keap_requests / SPIKE_PER_SECOND["bearer"]
+    print(
+        f"  requests' ceiling {requests_ceiling:.2f} s  ({result.keap_requests} requests the "
+        "sync made / 25 per second)"
+    )
     print(f"  concurrent fetch  {at_once:.2f} s  (the same pages, as the sync reads them)")
     print(f"  ratio sync/floor  {sync_s / best_floor:.3f}  (a page chain after another)")
     print(f"  ratio sync/concurrent fetch  {sync_s / at_once:.3f}")
     print(f"  ratio sync/ceiling floor  {sync_s / ceiling:.3f}  (target <= 1.25)")
+    print(f"  ratio sync/requests' ceiling  {sync_s / requests_ceiling:.3f}")
 
 
 if __name__ == "__main__":

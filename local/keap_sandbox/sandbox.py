@@ -71,7 +71,7 @@ class Sandbox:
         self.changes = ChangeMaker(self.records, self.config.seed)
         self.request_log: deque[dict[str, Any]] = deque(maxlen=10_000)
         self.counters: Counter[str] = Counter()
-        self.page_cache = PageCache()
+        self.page_cache = PageCache(self.config.page_cache_pages)
         self._stopping: dict[asyncio.AbstractEventLoop, asyncio.Event] = {}
         self._started = False
         self._flusher: asyncio.Task[None] | None = None

@@ -5,10 +5,11 @@ Only records written since their details were last read are fetched (the store k
 run leaves is read by the next one. A record Keap no longer has is marked deleted.
 
 While the sync still reads pages, these requests take only the room pages leave (see
-`Gaps`), so they never hold a page back. Once the pages are read, they go as fast as
-Keap's limits allow, for a twentieth of the run's time so far (at least a second): a
-first sync of many products fills most counts at once and the rest in the next runs,
-and no run waits long on them.
+`Gaps`), so they never hold a page back. Once the pages are read, an incremental run
+lets them go as fast as Keap's limits allow, for a twentieth of the run's time so far
+(at least a second), so no run waits long on them. A full run ends with its pages: it
+reads at Keap's rate ceiling, which leaves no room, and the incremental runs after it
+(minutes later) read the counts it leaves.
 """
 
 from __future__ import annotations
@@ -45,10 +46,15 @@ class Gaps:
     tail (see the module) is spent."""
 
     def __init__(
-        self, interval: Callable[[], float], clock: Callable[[], float] = time.monotonic
+        self,
+        interval: Callable[[], float],
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        tail: bool = True,
     ) -> None:
         self._interval = interval  # read late: the pacer is known after the first request
         self._clock = clock
+        self._tail = tail  # whether requests may go on once the pages are read
         self._started = clock()
         self._tail_ends: float | None = None
         self._last: float | None = None
@@ -68,7 +74,8 @@ class Gaps:
     def pages_done(self) -> None:
         if not self._open:
             now = self._clock()
-            self._tail_ends = now + max(TAIL_MIN_S, TAIL_SHARE * (now - self._started))
+            tail = max(TAIL_MIN_S, TAIL_SHARE * (now - self._started)) if self._tail else 0.0
+            self._tail_ends = now + tail
         self._open = True
         self._changed.set()
 

@@ -71,7 +71,7 @@ async def sync_streams(
         StreamSync(run, keap, store, _spec(name, page_size), states.get(name), overlap_s, memory)
         for name in _oldest_first(names, states)
     ]
-    await StreamsAtOnce(run, keap, store, syncers).sync()
+    await StreamsAtOnce(run, keap, store, syncers, details_tail=not reset).sync()
 
 
 async def _restart_emptied(
@@ -122,14 +122,23 @@ class StreamsAtOnce:
     """Every stream's pass at once, while the budget lasts.
 
     Per-record reads (see `details`) go on beside the streams' pages, in the room those
-    leave, and are awaited once every page is read."""
+    leave, and are awaited once every page is read; with `details_tail`, they may go on
+    a little after the pages."""
 
-    def __init__(self, run: Run, keap: KeapClient, store: Store, syncers: list[StreamSync]) -> None:
+    def __init__(
+        self,
+        run: Run,
+        keap: KeapClient,
+        store: Store,
+        syncers: list[StreamSync],
+        *,
+        details_tail: bool = True,
+    ) -> None:
         self.run = run
         self.keap = keap
         self.store = store
         self.syncers = syncers
-        self.gaps = Gaps(lambda: keap.pacer.interval_s)
+        self.gaps = Gaps(lambda: keap.pacer.interval_s, tail=details_tail)
         self.details: list[asyncio.Future[None]] = []
         for syncer in syncers:
             syncer.on_fetch = self.gaps.page_requested
@@ -206,20 +215,45 @@ class StreamSync:
 
     # --- sliced ---------------------------------------------------------------------
     async def _plan_slices(self) -> None:
-        """Split a full pass into id ranges, if the object is big enough to gain; the
-        plan is stored at once, so a run that gets no further does not plan again."""
+        """Begin a full pass in id order with its first page; if more follow, split what
+        lies beyond it into id ranges read at once (one range, for an object too small to
+        gain). The plan is stored with the page's checkpoint, so a later run goes on
+        from it instead of planning again."""
+        head = Slice(after=0, upto=None)
+        self.state.slice([head])
+        begun = self.budget.page_started()
+        try:
+            pager = Paginator(self.keap, self.spec, self.spec.slice_params(0, None), parse=False)
+            page, held = await self._fetch(pager)
+            assert page is not None
+            try:
+                facts = await self._upsert(page)
+            finally:
+                self._written(page, held)
+        finally:
+            self.budget.page_done(begun)
+        page.learn(facts)
+        head.advance(page.max_id, last=pager.exhausted or facts.received == 0)
+        if not head.done:
+            await self._split(head)
+        self.state.records += page.count
+        await self._checkpoint(page.count, page=True)
+        self._count(page, facts.written)
+
+    async def _split(self, head: Slice) -> None:
+        """Ranges beyond the head page, up to the greatest id Keap has."""
         begun = self.budget.page_started()  # a request like a page's, and it counts so
         try:
             response = await self.keap.get(self.spec.path, self.spec.last_id_params())
         finally:
             self.budget.page_done(begun)
         greatest = read_page(self.spec, response.text).max_id
-        slices = plan(greatest, self.spec.page_size)
-        if slices:
+        rest = plan(greatest, self.spec.page_size, after=head.position)
+        if rest:
+            head.upto, head.done = head.position, True
+            self.state.slices = [head, *rest]
             name = self.spec.name
-            log.info("%s: a full pass in %d slices up to id %s", name, len(slices), greatest)
-            self.state.slice(slices)
-            await self._checkpoint()
+            log.info("%s: a full pass in %d slices up to id %s", name, len(rest), greatest)
 
     async def _sliced(self) -> None:
         # Each slice's first page is claimed here, in turn with the other streams' first

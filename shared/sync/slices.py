@@ -2,7 +2,9 @@
 
 A full pass of a large object (one with no cursor yet, or a `full` run) is split into
 id ranges `(after, upto]`, the last one open-ended, each read in id order with Keap's
-id comparison filter (`contact_id>after;contact_id<=upto`). Ranges cannot overlap and
+id comparison filter (`contact_id>after;contact_id<=upto`). The pass first reads one
+page in id order from the start: an object that fits on it needs nothing more, and for
+a larger one the ranges split what lies beyond that page. Ranges cannot overlap and
 together cover every id, so no record is read twice or missed, whatever update times
 records share; each slice's position is the last id it wrote, stored with the stream's
 state, so a stopped run resumes every slice where it stood. Records that change while
@@ -58,16 +60,22 @@ class Slice:
         )
 
 
-def plan(greatest_id: int | None, page_size: int, most: int = MAX_SLICES) -> list[Slice]:
-    """Equal id ranges up to `greatest_id`, at least `PAGES_PER_SLICE` pages each; none
-    (read the pass as one chain) when the object is too small to be worth it."""
-    if greatest_id is None or greatest_id <= 0:
+def plan(
+    greatest_id: int | None, page_size: int, after: int = 0, most: int = MAX_SLICES
+) -> list[Slice]:
+    """Equal id ranges over (`after`, `greatest_id`], the last one open-ended, each a
+    whole number of pages wide (so a slice ends on a full page, not a few records) and
+    at least `PAGES_PER_SLICE` pages; none when the span is too small to be worth it."""
+    if greatest_id is None or greatest_id <= after:
         return []
-    count = min(most, greatest_id // (page_size * PAGES_PER_SLICE))
+    span = greatest_id - after
+    count = min(most, span // (page_size * PAGES_PER_SLICE))
     if count < 2:
         return []
-    step = -(-greatest_id // count)
-    bounds = [i * step for i in range(count)]
+    pages_each = -(-span // (count * page_size))
+    step = pages_each * page_size
+    count = -(-span // step)
+    bounds = [after + i * step for i in range(count)]
     return [
         Slice(after=lo, upto=bounds[i + 1] if i + 1 < count else None)
         for i, lo in enumerate(bounds)
