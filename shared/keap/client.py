@@ -45,14 +45,22 @@ Params = Mapping[str, str | int | list[str]]  # a list: one parameter per item
 @dataclass
 class KeapResponse:
     status: int
-    text: str
+    content: bytes  # the body as received: a page goes on to Postgres as these bytes
     headers: httpx.Headers
     reason: str = ""
     _data: Any = field(default=None, repr=False)
+    _text: str | None = field(default=None, repr=False)
+
+    @property
+    def text(self) -> str:
+        """The body as text (Keap sends UTF-8), decoded when first asked for."""
+        if self._text is None:
+            self._text = self.content.decode("utf-8", "replace")
+        return self._text
 
     def json(self) -> Any:
         if self._data is None:
-            self._data = json.loads(self.text)
+            self._data = json.loads(self.content)
         return self._data
 
     def fault_code(self) -> str:
@@ -237,7 +245,9 @@ class KeapClient:
             response.stream = httpx.ByteStream(b"")
             self.pacer.observe(response.headers)
             status = response.status_code
-            answer = KeapResponse(status, response.text, response.headers, response.reason_phrase)
+            answer = KeapResponse(
+                status, response.content, response.headers, response.reason_phrase
+            )
             retryable = status == 429 or (status >= 500 and idempotent)
             if not retryable:
                 return answer

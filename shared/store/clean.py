@@ -12,6 +12,7 @@ Clean pages (nearly all of them) cost one search for `\\u` in the text.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from typing import Any
@@ -19,12 +20,33 @@ from typing import Any
 # An escape Postgres refuses: NUL, or any surrogate (a valid pair is rare in Keap's
 # output, which sends UTF-8; a page holding one is parsed and found clean).
 _SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+_SUSPECT_ESCAPE_BYTES = re.compile(_SUSPECT_ESCAPE.pattern.encode())
 # What the suspect escapes become once parsed: NUL and unpaired surrogates.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def needs_cleaning(text: str) -> bool:
-    """Whether the JSON text may hold a string Postgres refuses (cheap on clean text)."""
+def is_utf8(data: bytes, chunk: int = 1 << 16) -> bool:
+    """Whether `data` is UTF-8, checked a chunk at a time (no copy of the whole as text)."""
+    if data.isascii():
+        return True
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    try:
+        for at in range(0, len(data), chunk):
+            decoder.decode(view[at : at + chunk])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def needs_cleaning(text: str | bytes) -> bool:
+    """Whether the JSON text (or its bytes) may hold a string Postgres refuses, or the
+    bytes are not UTF-8 (cheap on clean text)."""
+    if isinstance(text, bytes):
+        if b"\x00" in text or not is_utf8(text):
+            return True
+        return b"\\u" in text and _SUSPECT_ESCAPE_BYTES.search(text) is not None
     if "\x00" in text:
         return True
     return "\\u" in text and _SUSPECT_ESCAPE.search(text) is not None
@@ -57,14 +79,18 @@ def _clean(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
-def clean_page(text: str, items_key: str | None) -> tuple[str, int]:
+def clean_page(text: str | bytes, items_key: str | None) -> tuple[str | bytes, int]:
     """(storable JSON text, number of records that needed cleaning).
 
-    `text` holds the records under `items_key`, or is the list itself (None). Text that
-    needs nothing comes back as it was; the number counts records, not strings.
+    `text` (JSON text, or its UTF-8 bytes) holds the records under `items_key`, or is the
+    list itself (None). Text that needs nothing comes back as it was, bytes included;
+    the number counts records, not strings. Bytes that are not UTF-8 become U+FFFD, as
+    decoding the response to text would have made them.
     """
     if not needs_cleaning(text):
         return text, 0
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
     try:
         # strict=False: a raw control character inside a string is read, then removed.
         body = json.loads(text, strict=False)

@@ -41,7 +41,8 @@ def _carried(table: Table) -> str:
 
 
 def _child_ctes(child: Child, n: int, account: str) -> str:
-    """CTEs over `up` (id, c<n>: the list) that replace the rows of one child table."""
+    """CTEs over `up` (id, inserted: whether the parent row is new, c<n>: the list) that
+    replace the rows of one child table."""
     key_cols = child.key_columns
     names = child.column_names
     values = [f"{account} AS account", f"up.id AS {child.parent_column}"]
@@ -70,9 +71,12 @@ kids{n} AS (
 del{n} AS (
     -- An array, not a join: the planner cannot see how few parents `up` holds, and
     -- would otherwise scan the whole child table for them.
+    -- A parent row just inserted has none to delete (children are written only with their
+    -- parent, whose row is never deleted, only marked): a first load skips this.
     DELETE FROM {child.table} AS c
     WHERE c.account = {account}
-      AND c.{child.parent_column} = ANY (ARRAY(SELECT id FROM up WHERE {listed} IS NOT NULL))
+      AND c.{child.parent_column} = ANY (
+          ARRAY(SELECT id FROM up WHERE {listed} IS NOT NULL AND NOT up.inserted))
       AND NOT EXISTS (SELECT 1 FROM kids{n} AS k WHERE {key_match})
 ),
 ins{n} AS (
@@ -120,9 +124,9 @@ written AS (
     WHERE id IS NOT NULL
     ON CONFLICT (account, id) DO UPDATE SET {updates}
     WHERE {_GUARD}
-    RETURNING t.id
+    RETURNING t.id, t.xmax = 0 AS inserted
 ),
-up AS (SELECT w.id{carried} FROM written AS w JOIN s ON s.id = w.id)"""
+up AS (SELECT w.id, w.inserted{carried} FROM written AS w JOIN s ON s.id = w.id)"""
     for n, child in enumerate(t.children):
         sql += _child_ctes(child, n, account)
     sql += """
@@ -203,7 +207,7 @@ up AS (
     FROM src
     WHERE t.account = {account} AND t.id = src.id AND t.deleted_at IS NULL
       AND {present} AND ({changed})
-    RETURNING t.id{_carried(t)}
+    RETURNING t.id, false AS inserted{_carried(t)}
 )"""
     for n, child in enumerate(t.children):
         sql += _child_ctes(child, n, account)

@@ -114,6 +114,8 @@ async def _connect(database: Database, migrate_schema: bool) -> Any:
     with _translated():
         conn = await database.connect()
     try:
+        with _translated():
+            await send_json_as_received(conn)
         if migrate_schema:
             with _translated():
                 await migrate(conn)
@@ -122,6 +124,25 @@ async def _connect(database: Database, migrate_schema: bool) -> Any:
             await conn.close()
         raise
     return conn
+
+
+JSONB_VERSION = b"\x01"  # the first byte of jsonb's binary form; the JSON text follows
+
+
+def _jsonb_wire(value: str | bytes) -> bytes:
+    return JSONB_VERSION + (value if isinstance(value, bytes) else value.encode())
+
+
+def _jsonb_text(data: bytes) -> str:
+    return data[1:].decode()
+
+
+async def send_json_as_received(conn: Any) -> None:
+    """Let `jsonb` parameters be the bytes Keap sent (and still text): a page goes to
+    Postgres without being decoded to text and encoded back. Values read stay text."""
+    await conn.set_type_codec(
+        "jsonb", schema="pg_catalog", encoder=_jsonb_wire, decoder=_jsonb_text, format="binary"
+    )
 
 
 @dataclass(frozen=True)
@@ -316,7 +337,9 @@ class Store:
         async with self._statement(0) as conn:
             return await migrate(conn)
 
-    async def upsert(self, stream: str, payload: str, items_key: str | None = None) -> PageFacts:
+    async def upsert(
+        self, stream: str, payload: str | bytes, items_key: str | None = None
+    ) -> PageFacts:
         """Write the records in `payload` (JSON: a list, or an object holding it under
         `items_key`) in one statement.
 
@@ -335,7 +358,7 @@ class Store:
         return replace(facts, cleaned=cleaned)
 
     async def _isolate(
-        self, stream: str, payload: str, items_key: str | None, error: StoreError
+        self, stream: str, payload: str | bytes, items_key: str | None, error: StoreError
     ) -> PageFacts:
         """Write the page in halves, and halves of the halves that fail, down to the
         records Postgres refuses (a few statements per refused record)."""
@@ -401,8 +424,11 @@ class Store:
             refused=(RefusedRecord(record_id, why, raw),),
         )
 
-    async def _run(self, statement: str, payload: str, *args: Any) -> Any:
+    async def _run(self, statement: str, payload: str | bytes, *args: Any) -> Any:
         """One statement over a JSON payload (in a savepoint within a caller's transaction)."""
+        if isinstance(payload, bytes) and self._database is None:
+            # A connection the store did not open takes JSON as text only.
+            payload = payload.decode("utf-8", "replace")
         async with self._statement() as conn:
             if not conn.is_in_transaction():
                 return await conn.fetchrow(statement, payload, *args)
@@ -410,7 +436,7 @@ class Store:
                 return await conn.fetchrow(statement, payload, *args)
 
     async def _fast_then_checked(
-        self, build: Any, stream: str, items_key: str | None, payload: str
+        self, build: Any, stream: str, items_key: str | None, payload: str | bytes
     ) -> Any:
         """Run a page statement with plain casts; if a malformed value makes one fail
         (the statement wrote nothing), run it again with the NULL-giving casts."""
@@ -428,7 +454,7 @@ class Store:
         payload = json.dumps(records, separators=(",", ":"))
         return (await self.upsert(stream, payload)).written
 
-    async def refresh(self, stream: str, payload: str, items_key: str | None = None) -> int:
+    async def refresh(self, stream: str, payload: str | bytes, items_key: str | None = None) -> int:
         """Apply a listing's `refresh_fields` (e.g. contacts' tag_ids) to live rows."""
         if not TABLES[stream].refresh_fields:
             return 0

@@ -247,7 +247,7 @@ class StreamSync:
             response = await self.keap.get(self.spec.path, self.spec.last_id_params())
         finally:
             self.budget.page_done(begun)
-        greatest = read_page(self.spec, response.text).max_id
+        greatest = read_page(self.spec, response.content).max_id
         rest = plan(greatest, self.spec.page_size, after=head.position)
         if rest:
             head.upto, head.done = head.position, True

@@ -1,6 +1,7 @@
 """Reading a Keap list endpoint one page at a time.
 
-A `Page` keeps the body as Keap sent it: Postgres parses it inside the upsert, which
+A `Page` keeps the body as Keap sent it, its bytes (they go to Postgres as they came,
+never decoded to text in Python): Postgres parses it inside the upsert, which
 also reports the page's facts (ids, update-time range). Parsing it in Python as well
 would cost more CPU than anything else the sync does, so by default only the next
 page token is picked out of the text. Where the facts are needed before the page is
@@ -21,12 +22,14 @@ from shared.keap.streams import StreamSpec
 from shared.store.store import PageFacts
 
 _TOKEN_KEY = '"next_page_token"'  # noqa: S105 - a JSON key, not a secret
+_TOKEN_KEY_BYTES = _TOKEN_KEY.encode()
 _decoder = json.JSONDecoder()
 
 
 @dataclass
 class Page:
-    payload: str  # JSON: the response body, or a rebuilt list (then items_key is None)
+    # JSON: the response body as received, or a rebuilt list (then items_key is None)
+    payload: str | bytes
     items_key: str | None
     next_token: str | None
     parsed: bool = True
@@ -48,12 +51,16 @@ class Page:
         self.newest, self.oldest = facts.newest, facts.oldest
 
 
-def scan_token(text: str) -> str | None:
+def scan_token(text: str | bytes) -> str | None:
     """`next_page_token` without parsing the body.
 
     Inside JSON strings every quote is escaped, so `"next_page_token"` with bare quotes
     can only be a key; Keap's list records have no such field, so it is the page's.
     """
+    if isinstance(text, bytes):
+        at = text.rfind(_TOKEN_KEY_BYTES)
+        # Only the token's own bit is decoded, not the page.
+        return None if at < 0 else scan_token(text[at:].decode("utf-8", "replace"))
     at = text.rfind(_TOKEN_KEY)
     if at < 0:
         return None
@@ -69,7 +76,7 @@ def scan_token(text: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def read_page(spec: StreamSpec, text: str, number: int = 0, *, parse: bool = True) -> Page:
+def read_page(spec: StreamSpec, text: str | bytes, number: int = 0, *, parse: bool = True) -> Page:
     """One list response body as a Page (parsed, or with its next token only)."""
     if not parse:
         return Page(text, spec.items_key, scan_token(text), parsed=False, number=number)
@@ -82,7 +89,8 @@ def read_page(spec: StreamSpec, text: str, number: int = 0, *, parse: bool = Tru
         t = timefmt.parse(record.get(spec.cursor_field))
         if t is not None:
             times.append(t)
-    payload, key = text, spec.items_key
+    payload: str | bytes = text
+    key = spec.items_key
     if len(set(ids)) != len(ids):
         # One statement cannot write a row twice: keep the last copy of each id.
         latest = {int(r[spec.id_field]): r for r in records}
@@ -129,7 +137,7 @@ class Paginator:
             params["page_token"] = self.token
         response = await self.client.get(self.spec.path, params)
         self.pages += 1
-        page = read_page(self.spec, response.text, self.pages, parse=self.parse)
+        page = read_page(self.spec, response.content, self.pages, parse=self.parse)
         page.params = params
         self.token = page.next_token
         # An empty page ends the list even if Keap handed out a token with it.

@@ -96,7 +96,7 @@ async def _by_windows(
         listed_at = timefmt.now()
         # A keyset read (`id > after`), not a page token: resumable in any later run.
         response = await keap.get(spec.path, spec.id_window_params(after))
-        page = read_page(spec, response.text)
+        page = read_page(spec, response.content)
         ids = sorted(page.ids)
         final = not page.next_token or not ids
         upto = None if final else ids[-1]

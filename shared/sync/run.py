@@ -271,7 +271,7 @@ class Run:
             result.status, result.error_code = "failed", code
             result.errors.append(f"{code}: {message}")
             if code == "internal_error":
-                log.exception("run %s failed unexpectedly", self.run_id)
+                log.error("run %s failed unexpectedly", self.run_id, exc_info=exc)
             else:
                 log.error("run %s failed: %s", self.run_id, code)
         elif any(s.status == "failed" for s in result.streams.values()):

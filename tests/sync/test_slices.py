@@ -37,6 +37,34 @@ def test_slices_cover_every_id_once_and_only_large_objects_are_sliced() -> None:
     assert plan(None, 1000) == [] and plan(0, 1000) == []
 
 
+def test_slices_split_what_lies_beyond_the_first_page_in_whole_pages() -> None:
+    slices = plan(20_000, 1000, after=1000)
+    assert slices[0].after == 1000 and slices[-1].upto is None
+    assert slices[-2].upto is not None and slices[-2].upto < 20_000
+    for before, after in itertools.pairwise(slices):
+        assert before.upto == after.after
+        assert before.upto is not None and (before.upto - before.after) % 1000 == 0
+    assert plan(1000, 1000, after=1000) == [] and plan(4999, 1000, after=1000) == []
+
+
+async def test_a_full_pass_of_an_object_on_one_page_is_one_request(world: SyncWorld) -> None:
+    mark = len(world.keap_requests())
+    result = await service.run(world.env, "full", ["companies"])  # 120, on a page of 1,000
+    assert result.status == "ok", result.errors
+    asked = [r for r in world.keap_requests(mark) if r["path"].endswith("/v2/companies")]
+    assert len(asked) == 1  # its first page in id order held it all: no probe for its last id
+
+    # A larger object: its first page, one probe for its greatest id, then the slices.
+    mark = len(world.keap_requests())
+    result = await service.run(world.env, "full", ["contacts"], page_size=PAGE)
+    assert result.status == "ok", result.errors
+    slices = _slice_filters(world, mark)
+    assert slices[0] == "contact_id>0" and len(slices) == result.streams["contacts"].pages
+    asked = [r for r in world.keap_requests(mark) if r["path"].endswith("/v2/contacts")]
+    assert len(asked) == len(slices) + 1
+    await assert_db_matches_keap(world.dsn, world.keap.api_base, ["companies", "contacts"])
+
+
 def test_a_slice_resumes_after_the_last_id_it_wrote() -> None:
     piece = Slice(after=400, upto=800)
     assert piece.position == 400

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from local.bindings import LocalDatabase
 from shared.store.migrations import current_version, latest_version, load
 from shared.store.store import CARDINALITY_VIOLATION, Store, StoreError
 from shared.store.tables import TABLES
@@ -117,6 +118,25 @@ async def test_a_page_lands_in_typed_columns_with_its_children(store: Store) -> 
     assert json.loads(written["raw"]) == page["contacts"][0]
     tags = await store.conn.fetch("SELECT tag_id FROM keap.contact_tags WHERE contact_id = 1")
     assert sorted(t["tag_id"] for t in tags) == [1, 2]
+
+
+async def test_a_page_goes_to_postgres_as_the_bytes_keap_sent(database: str) -> None:
+    names = {1: "Zoë Ångström", 2: "Emoji \U0001f600", 3: "Bad \ufffd byte", 4: "Nul \x00"}
+    records = [contact(i, "2025-01-01T00:00:00.000Z", given_name=n) for i, n in names.items()]
+    body = json.dumps({"contacts": records}, ensure_ascii=False).encode()
+    body = body.replace("\ufffd".encode(), b"\xff")  # a byte that is not UTF-8
+
+    async with Store.open(LocalDatabase(database), account="default") as store:
+        # Sent as bytes: Postgres parses them; Python never decodes the page.
+        assert await store.conn.fetchval("SELECT $1::jsonb ->> 'a'", b'{"a": "\xc3\xa9"}') == "é"
+        facts = await store.upsert("contacts", body, "contacts")
+        stored = await store.conn.fetch("SELECT id, given_name, raw FROM keap.contacts")
+
+    # The byte that is not UTF-8 became U+FFFD, as decoding the page would have made it;
+    # the NUL went, as for a page given as text.
+    assert (facts.written, facts.cleaned) == (4, 1)
+    assert {r["id"]: r["given_name"] for r in stored} == {**names, 4: "Nul "}
+    assert all(json.loads(r["raw"])["given_name"] == r["given_name"] for r in stored)
 
 
 async def test_an_older_version_never_overwrites_a_newer_one(store: Store) -> None:
