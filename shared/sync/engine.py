@@ -233,7 +233,7 @@ class StreamSync:
         finally:
             self.budget.page_done(begun)
         page.learn(facts)
-        head.advance(page.max_id, last=pager.exhausted or facts.received == 0)
+        head.advance(page.max_id, last=not page.next_token or facts.received == 0)
         if not head.done:
             await self._split(head)
         self.state.records += page.count
@@ -294,8 +294,9 @@ class StreamSync:
                     if taking is not None:
                         self.budget.page_done(taking)
                 page.learn(facts)
-                # An empty page ends the list even if Keap handed out a token with it.
-                piece.advance(page.max_id, last=pager.exhausted or facts.received == 0)
+                # The page's own token says whether it was the last (the pager has moved on
+                # to the page read ahead); an empty page ends the list even with a token.
+                piece.advance(page.max_id, last=not page.next_token or facts.received == 0)
                 self.state.records += page.count
                 await self._checkpoint(page.count, page=True)
                 self._count(page, facts.written)

@@ -10,6 +10,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qs
 
+import asyncpg
 import httpx
 
 from local.keap_sandbox.kinds import KINDS
@@ -133,6 +134,30 @@ async def test_a_sliced_full_sync_cut_short_again_and_again_ends_equal_to_keap(
     # What changed behind the pass is newer than its cursor: the next run reads it.
     assert (await service.run(world.env, "incremental", page_size=PAGE)).status == "ok"
     await assert_db_matches_keap(world.dsn, world.keap.api_base)
+
+
+async def test_a_slice_whose_next_page_arrives_before_its_page_is_written_reads_it_too(
+    world: SyncWorld,
+) -> None:
+    # A database slower than Keap: every page statement on contacts takes 200 ms more, so
+    # a slice's next page (read ahead while one is written) is in before the write ends.
+    # The contacts in pages of 1,000: the first page, then one slice of the rest.
+    assert (await service.run(world.env, "full", ["tags"])).status == "ok"  # the schema
+    conn = await asyncpg.connect(world.dsn)
+    try:
+        await conn.execute(
+            "CREATE FUNCTION keap.slow_write() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM pg_sleep(0.2); RETURN NULL; END $$; "
+            "CREATE TRIGGER slow_write BEFORE INSERT ON keap.contacts "
+            "FOR EACH STATEMENT EXECUTE FUNCTION keap.slow_write()"
+        )
+        result = await service.run(world.env, "full", ["contacts"])
+    finally:
+        await conn.execute("DROP FUNCTION keap.slow_write() CASCADE")
+        await conn.close()
+
+    assert result.status == "ok", result.errors
+    await assert_db_matches_keap(world.dsn, world.keap.api_base, ["contacts"])
 
 
 async def test_a_sliced_pass_killed_mid_way_resumes_every_slice_where_it_stood(
