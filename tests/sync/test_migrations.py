@@ -183,7 +183,8 @@ async def test_a_single_account_database_is_carried_over_to_accounts_without_los
             table, schema_name="keap", columns=columns, records=records
         )
 
-    assert await migrate(conn) == [ACCOUNTS]
+    # The accounts migration, and any after it.
+    assert await migrate(conn) == [m.version for m in load() if m.version >= ACCOUNTS]
 
     # Every row is there, as it was, now the account `default`'s; and the schema is the
     # one a new database gets.
