@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BUNDLE_FILE = "pyodide_dev.capnp.bin"
 BUNDLE_ENV = "WORKERD_PYODIDE_BUNDLE_DIR"
 REQUIRE_ENV = "REQUIRE_WORKERD"  # set by .ci/run: an absent bundle fails instead of skipping
+INSPECTOR_ENV = "WORKERD_INSPECTOR_ADDR"  # where workerd's own inspector listens
 WORKERD_VERSION = "1.20260822.1"
 PYODIDE_VERSION = "314.0.5"  # what that workerd runs as its development Pyodide
 
@@ -239,7 +240,10 @@ def workerd_wrapper(
 ) -> Path:
     """The executable `MINIFLARE_WORKERD_PATH` names: workerd with the offline bundle's flags.
 
-    miniflare runs it as `<path> serve ...`; the flags go right after the subcommand.
+    miniflare runs it as `<path> serve ...`; the flags go right after the subcommand. wrangler
+    asks for workerd's own inspector on any free port (`--inspector-addr=localhost:0`) and serves
+    its `--inspector-port` from a proxy; the address in `INSPECTOR_ENV`, where set, replaces
+    that one, so the tests know where workerd's inspector is (miniflare asks workerd either way).
     """
     flags = [
         f"--pyodide-bundle-disk-cache-dir={bundle_dir}",
@@ -247,7 +251,19 @@ def workerd_wrapper(
         *extra,
     ]
     quoted = " ".join(f"'{f}'" for f in flags)
-    path.write_text(f'#!/bin/sh\nsub="$1"; shift\nexec \'{workerd}\' "$sub" {quoted} "$@"\n')
+    path.write_text(
+        f"""#!/bin/sh
+sub="$1"; shift
+for arg; do
+  shift
+  case "$arg" in
+    --inspector-addr=*) [ -n "${INSPECTOR_ENV}" ] && arg="--inspector-addr=${INSPECTOR_ENV}" ;;
+  esac
+  set -- "$@" "$arg"
+done
+exec '{workerd}' "$sub" {quoted} "$@"
+"""
+    )
     path.chmod(0o755)
     return path
 
@@ -255,9 +271,10 @@ def workerd_wrapper(
 @dataclass
 class Worker:
     package: str
+    name: str  # the config's `name`, as workerd and Cloudflare know the worker
     url: str
     process: Process
-    inspector_port: int
+    inspector_port: int  # workerd's own inspector (not wrangler's proxy of it)
 
     @property
     def log(self) -> Path:
@@ -354,18 +371,19 @@ class WorkerdCluster:
         if self._ca is not None:
             env["NODE_EXTRA_CA_CERTS"] = str(self._ca.trust_bundle)
         for package in self._packages:
-            port, inspector = self.ports[package], free_port()
+            port, inspector, proxy = self.ports[package], free_port(), free_port()
+            config = build_dir / package / "wrangler.offline.toml"
             command = [
                 str(self._wrangler),
                 "dev",
                 "--config",
-                str(build_dir / package / "wrangler.offline.toml"),
+                str(config),
                 "--port",
                 str(port),
                 "--ip",
                 "127.0.0.1",
-                "--inspector-port",
-                str(inspector),
+                "--inspector-port",  # wrangler's proxy of workerd's inspector (unused here)
+                str(proxy),
                 "--persist-to",
                 str(self.folder / "state"),
                 "--show-interactive-dev-session=false",
@@ -373,8 +391,10 @@ class WorkerdCluster:
             if package == "sync_worker":
                 command.append("--test-scheduled")
             log = self.folder / f"{package}.log"
-            process = Process(command, log, env, ROOT)
-            self.workers[package] = Worker(package, f"http://127.0.0.1:{port}", process, inspector)
+            process = Process(command, log, {**env, INSPECTOR_ENV: f"127.0.0.1:{inspector}"}, ROOT)
+            name = tomllib.loads(config.read_text())["name"]
+            url = f"http://127.0.0.1:{port}"
+            self.workers[package] = Worker(package, name, url, process, inspector)
         for worker in self.workers.values():
             wait_until(
                 f"{worker.package} on workerd",

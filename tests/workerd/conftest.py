@@ -32,6 +32,9 @@ from tests.workerd.cluster import (
     workerd_binary,
 )
 
+# Lines for the summary's "isolate memory on workerd" section (shown with or without -s).
+MEMORY_REPORT = pytest.StashKey[list[str]]()
+
 SANDBOX_SETTINGS = {
     "contacts": 300,
     "hook_time_scale": 0.001,  # hook deliveries within milliseconds, not 30-60 s
@@ -110,3 +113,18 @@ def real_runtime(
         sandbox.stop()
         keep = os.environ.get("WORKERD_KEEP_LOGS")
         copy_for_debugging(folder, Path(keep) if keep else None)
+
+
+@pytest.fixture(scope="session")
+def memory_report(request: pytest.FixtureRequest) -> list[str]:
+    return request.config.stash.setdefault(MEMORY_REPORT, [])
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    lines = config.stash.get(MEMORY_REPORT, [])
+    if lines:
+        terminalreporter.section("isolate memory on workerd")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -18,10 +18,15 @@ from pydantic import SecretStr
 from shared.webhooks.auth import hook_token
 from tests.workerd.cluster import wait_until
 from tests.workerd.conftest import RealRuntime
+from tests.workerd.inspector import MB, isolate_memory
 
 # A run reads the schema's migration files (supabase/migrations/ in the bundle) before it
 # connects: reaching the missing driver shows the runtime could read them.
 ASYNCPG_MISSING = "the Postgres driver (asyncpg) is not in this worker's bundle"
+CLOUDFLARE_ISOLATE_LIMIT = 128 * MB  # local workerd does not enforce it
+# Python's WebAssembly memory is about 52 MB from the start on this runtime: a figure under
+# this floor means it was not found.
+PYTHON_MEMORY_FLOOR = 16 * MB
 
 
 def queue_depth(rt: RealRuntime) -> int:
@@ -222,7 +227,7 @@ def test_bad_webhooks_and_unauthenticated_admin_calls_change_nothing(
 
 def test_keap_out_of_reach_is_a_coded_error_never_a_crash(connected: RealRuntime) -> None:
     """fetch failing outright (nothing listens any more) reaches the admin as `keap_unavailable`
-    after the client's retries. Runs last but one: it stops the sandbox."""
+    after the client's retries. Runs after every scenario that needs Keap: it stops the sandbox."""
     rt = connected
     rt.sandbox.stop()
     hooks = rt.get("sync_coordinator", "/hooks", headers=rt.admin)
@@ -239,3 +244,20 @@ def test_no_worker_crashed_along_the_way(real_runtime: RealRuntime) -> None:
         log = worker.log_text()
         for sign in ("Traceback (most recent call last)", "Uncaught", "Unhandled exception"):
             assert sign not in log, f"{package}: {sign}\n{log[-4000:]}"
+
+
+def test_each_isolate_stays_within_cloudflare_memory_limit(
+    real_runtime: RealRuntime, memory_report: list[str]
+) -> None:
+    """Runs last: each worker's isolate memory after the scenarios above, read from workerd's
+    inspector and printed in the summary. Local workerd lets an isolate grow past Cloudflare's
+    128 MB; this says how far from it each worker stands."""
+    readings = {}
+    for worker in real_runtime.cluster.workers.values():
+        memory = isolate_memory(worker.inspector_port, worker.name)
+        memory_report.append(memory.describe(worker.name))
+        readings[worker.name] = memory
+    for name, memory in readings.items():
+        assert memory.webassembly >= PYTHON_MEMORY_FLOOR, memory.describe(name)
+        assert 0 < memory.heap_used <= memory.heap_total, memory.describe(name)
+        assert memory.total < CLOUDFLARE_ISOLATE_LIMIT, memory.describe(name)
