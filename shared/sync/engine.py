@@ -107,7 +107,7 @@ async def _cancel(task: asyncio.Future[Any] | None) -> None:
         await task
 
 
-async def all_at_once(work: Iterable[Awaitable[Any]]) -> None:
+async def all_at_once(work: Iterable[Awaitable[None]]) -> None:
     """Run `work` at once; the first failure cancels the rest and is raised."""
     tasks = [asyncio.ensure_future(w) for w in work]
     try:

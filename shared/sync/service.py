@@ -15,7 +15,7 @@ from shared.store.journal import RunJournal
 from shared.store.store import Store
 from shared.sync.budget import Budget
 from shared.sync.custom_fields import read_models
-from shared.sync.engine import all_at_once, sync_streams
+from shared.sync.engine import sync_streams
 from shared.sync.reconcile import reconcile_streams
 from shared.sync.run import CountingCredentials, Run, RunResult
 from shared.sync.state import DEFAULT_OVERLAP_S
@@ -96,22 +96,16 @@ async def run(
             if kind == "reconcile":
                 await reconcile_streams(current, keap, store, names)
             else:
-                # The custom field models are read beside the pages: their few requests take
-                # turns with the pages' at the pacer, and the run does not wait on them after.
-                await all_at_once(
-                    [
-                        sync_streams(
-                            current,
-                            keap,
-                            store,
-                            names,
-                            reset=kind == "full",
-                            overlap_s=overlap_s,
-                            page_size=page_size,
-                        ),
-                        read_models(current, keap, store, names, full=kind == "full"),
-                    ]
+                await sync_streams(
+                    current,
+                    keap,
+                    store,
+                    names,
+                    reset=kind == "full",
+                    overlap_s=overlap_s,
+                    page_size=page_size,
                 )
+                await read_models(current, keap, store, names, full=kind == "full")
     result = current.result
     log.info(
         "run %s ended %s: %d Keap requests, %d subrequests, %.1f s",
