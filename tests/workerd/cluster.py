@@ -394,10 +394,11 @@ class WorkerdCluster:
             process = Process(command, log, {**env, INSPECTOR_ENV: f"127.0.0.1:{inspector}"}, ROOT)
             name = tomllib.loads(config.read_text())["name"]
             url = f"http://127.0.0.1:{port}"
-            self.workers[package] = Worker(package, name, url, process, inspector)
-        for worker in self.workers.values():
+            worker = self.workers[package] = Worker(package, name, url, process, inspector)
+            # One after another: workerds starting at once on the shared `--persist-to`
+            # folder can fail on its SQLite file (`SQLITE_BUSY`, fatal at startup).
             wait_until(
-                f"{worker.package} on workerd",
+                f"{package} on workerd",
                 lambda w=worker: not w.process.running or answers(f"{w.url}/health"),
                 timeout_s,
                 worker.log,
