@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,9 +12,39 @@ from typing import Any
 
 import uvicorn
 
+LOWEST_PORT = 10_000  # above the fixed ports (8787-8790) and the well-known ones
+_handed_out: set[int] = set()
+_random = random.SystemRandom()  # whatever seeds the process's own generator
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The ports the OS hands out on its own (a bind to port 0, an outgoing connection)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32_768, 60_999  # Linux's default
+
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
+    """A port free now, for a server started later.
+
+    It is taken below the range the OS hands out on its own, so that no process (workerd,
+    wrangler, an outgoing connection) is given it in between, and never twice in a process.
+    """
+    low, _ = _ephemeral_range()
+    for _ in range(200):
+        port = _random.randint(LOWEST_PORT, max(LOWEST_PORT, low - 1))
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    with socket.socket() as sock:  # the range is full: any port the OS gives
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
