@@ -17,13 +17,13 @@ _handed_out: set[int] = set()
 _random = random.SystemRandom()  # whatever seeds the process's own generator
 
 
-def _ephemeral_range() -> tuple[int, int]:
-    """The ports the OS hands out on its own (a bind to port 0, an outgoing connection)."""
+def _ephemeral_low() -> int:
+    """The lowest of the ports the OS hands out on its own (a bind to port 0, an outgoing
+    connection)."""
     try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32_768, 60_999  # Linux's default
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -32,7 +32,7 @@ def free_port(host: str = "127.0.0.1") -> int:
     It is taken below the range the OS hands out on its own, so that no process (workerd,
     wrangler, an outgoing connection) is given it in between, and never twice in a process.
     """
-    low, _ = _ephemeral_range()
+    low = _ephemeral_low()
     for _ in range(200):
         port = _random.randint(LOWEST_PORT, max(LOWEST_PORT, low - 1))
         if port in _handed_out:

@@ -226,17 +226,11 @@ class StreamSync:
             pager = Paginator(self.keap, self.spec, self.spec.slice_params(0, None), parse=False)
             page, held = await self._fetch(pager)
             assert page is not None
-            try:
-                facts = await self._upsert(page)
-            finally:
-                self._written(page, held)
+            facts = await self._write_into(head, page, held)
         finally:
             self.budget.page_done(begun)
-        page.learn(facts)
-        head.advance(page.max_id, last=not page.next_token or facts.received == 0)
         if not head.done:
             await self._split(head)
-        self.state.records += page.count
         await self._checkpoint(page.count, page=True)
         self._count(page, facts.written)
 
@@ -288,16 +282,10 @@ class StreamSync:
                     claimed = self.budget.page_started()
                     ahead = asyncio.ensure_future(self._fetch(pager))
                 try:
-                    facts = await self._upsert(page)
+                    facts = await self._write_into(piece, page, held)
                 finally:
-                    self._written(page, held)
                     if taking is not None:
                         self.budget.page_done(taking)
-                page.learn(facts)
-                # The page's own token says whether it was the last (the pager has moved on
-                # to the page read ahead); an empty page ends the list even with a token.
-                piece.advance(page.max_id, last=not page.next_token or facts.received == 0)
-                self.state.records += page.count
                 await self._checkpoint(page.count, page=True)
                 self._count(page, facts.written)
                 if piece.done:
@@ -307,6 +295,19 @@ class StreamSync:
             await _drop(ahead)
             if claimed is not None:
                 self.budget.page_done(claimed)
+
+    async def _write_into(self, piece: Slice, page: Page, held: Held | None) -> PageFacts:
+        """Write a page of `piece` and move the slice past it (the checkpoint follows)."""
+        try:
+            facts = await self._upsert(page)
+        finally:
+            self._written(page, held)
+        page.learn(facts)
+        # The page's own token says whether it was the last (the pager may have moved on
+        # to a page read ahead); an empty page ends the list even with a token.
+        piece.advance(page.max_id, last=not page.next_token or facts.received == 0)
+        self.state.records += page.count
+        return facts
 
     # --- one chain ------------------------------------------------------------------
     async def _chain(self) -> None:
