@@ -96,25 +96,26 @@ async def concurrent_floor(w: World) -> float:
                 return
 
     async def sliced(http: httpx.AsyncClient, spec: Any) -> None:
-        """A full pass as the sync reads it: the first page in id order, then the ids
-        beyond it in the same ranges, at once."""
-        async with in_flight:
-            head = await http.get(spec.path, params=spec.slice_params(0, None))
-        head.raise_for_status()
-        body = head.json()
+        """A full pass as the sync reads it: the first page in id order, then the page of
+        the greatest ids beyond it, then the ids between them in the same ranges, at once."""
+        body = await one_page(http, spec.path, spec.slice_params(0, None))
         if not body.get("next_page_token"):
             return
         after = max(int(r["id"]) for r in body[spec.items_key])
-        async with in_flight:
-            last = await http.get(spec.path, params=spec.last_id_params())
-        greatest = max((int(r["id"]) for r in last.json()[spec.items_key]), default=None)
-        ranges = [(p.after, p.upto) for p in plan(greatest, spec.page_size, after=after)]
+        top = await one_page(http, spec.path, spec.top_params(after))
+        if not top.get("next_page_token") or not top[spec.items_key]:
+            return
+        least = min(int(r["id"]) for r in top[spec.items_key])
+        ranges = [(p.after, p.upto) for p in plan(least - 1, spec.page_size, after=after)]
         await asyncio.gather(
-            *(
-                chain(http, spec.path, spec.slice_params(lo, hi))
-                for lo, hi in ranges or [(after, None)]
-            )
+            *(chain(http, spec.path, spec.slice_params(lo, hi)) for lo, hi in ranges)
         )
+
+    async def one_page(http: httpx.AsyncClient, path: str, params: dict[str, Any]) -> Any:
+        async with in_flight:
+            response = await http.get(path, params=params)
+        response.raise_for_status()
+        return response.json()
 
     started = time.perf_counter()
     async with httpx.AsyncClient(base_url=w.api_base, headers=headers, timeout=120) as http:

@@ -109,12 +109,14 @@ class StreamSpec:
             "filter": ";".join(conditions),
         }
 
-    def last_id_params(self) -> Params:
-        """The record with the greatest id, alone (where a full pass's slices end)."""
-        params: Params = {"page_size": 1, "order_by": f"{self.id_order} desc"}
-        if self.id_fields:
-            params["fields"] = self.fields_value(self.id_fields)
-        return params
+    def top_params(self, after: int) -> Params:
+        """Full records with ids above `after`, the greatest first: the page of a full
+        pass's greatest ids, below which its slices lie."""
+        return {
+            **self._list_params(),
+            "order_by": f"{self.id_order} desc",
+            "filter": f"{self.id_compare}>{after}",
+        }
 
     def whole_set_params(self) -> Params:
         """Every record, for reconciling objects Keap cannot list in id order."""

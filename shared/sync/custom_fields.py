@@ -1,7 +1,9 @@
-"""Custom field definitions from Keap's model endpoints, at the end of a run.
+"""Custom field definitions from Keap's model endpoints, read beside a run's pages.
 
 A full run reads the model of each of its objects that has one; an incremental run reads
-an object's model at most once an hour. The store rebuilds an object's view
+an object's model at most once an hour. The reads take the room the pages leave at
+Keap's rate limit (see `details.Gaps`), and those with no room by the time the pages are
+read go right after them. The store rebuilds an object's view
 (`keap.<object>_custom`) when its model changed. Keap refusing a model endpoint (a 4xx)
 leaves that object's view as it is and the run goes on; a reader holding the view past
 the rebuild's lock timeout defers the rebuild to a later run, and so, until they are
@@ -19,6 +21,7 @@ from shared.keap.client import KeapClient
 from shared.keap.streams import StreamSpec, get_stream
 from shared.store import custom_fields
 from shared.store.store import Store, StoreError
+from shared.sync.details import Gaps
 from shared.sync.run import Run, refused_by_keap
 
 log = logging.getLogger("keap_sync.custom_fields")
@@ -30,15 +33,18 @@ DEPENDENT_OBJECTS = "2BP01"  # a view of the owner's reads this one: it cannot b
 
 
 async def read_models(
-    run: Run, keap: KeapClient, store: Store, names: list[str], *, full: bool
+    run: Run, keap: KeapClient, store: Store, names: list[str], *, full: bool, gaps: Gaps
 ) -> list[str]:
     """Read the models of `names` that are due and apply them; the objects whose view
     was rebuilt."""
+    # Nothing before the first pages: not even the database (which may be what fails).
+    await gaps.wait()
     due = await _due(store, names, full)
     if not due or run.must_stop():
         return []
     # All at once: the pacer spaces them as Keap asks, and none waits for another's reply.
-    models = await asyncio.gather(*(_read_model(keap, s) for s in due), return_exceptions=True)
+    reads = (_read_model(keap, s, gaps) for s in due)
+    models = await asyncio.gather(*reads, return_exceptions=True)
     for model in models:
         if isinstance(model, BaseException):
             raise model
@@ -60,9 +66,12 @@ async def _due(store: Store, names: list[str], full: bool) -> list[StreamSpec]:
     return [s for s in specs if now - read_at.get(s.name, EVER) >= INCREMENTAL_EVERY]
 
 
-async def _read_model(keap: KeapClient, spec: StreamSpec) -> list[custom_fields.Field] | None:
+async def _read_model(
+    keap: KeapClient, spec: StreamSpec, gaps: Gaps
+) -> list[custom_fields.Field] | None:
     """The fields of an object's model; None if Keap refuses it (logged)."""
     assert spec.model_path is not None
+    await gaps.take()  # after the pages, there is room whatever the run's tail
     try:
         body = (await keap.get(spec.model_path)).json()
     except Exception as exc:

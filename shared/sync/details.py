@@ -89,11 +89,15 @@ class Gaps:
         fits = int((min(self._cycles) - interval / 4) / interval) - 1
         return max(0, min(MOST_PER_GAP, fits))
 
-    async def take(self) -> bool:
-        """Wait for room for one request; False once the run's tail is spent."""
+    async def wait(self) -> None:
+        """Wait until there is room (or the pages are read), without taking it."""
         while not self._open and self._taken >= self.room():
             self._changed.clear()
             await self._changed.wait()
+
+    async def take(self) -> bool:
+        """Wait for room for one request; False once the run's tail is spent."""
+        await self.wait()
         self._taken += 1
         return self._tail_ends is None or self._clock() < self._tail_ends
 

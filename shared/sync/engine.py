@@ -28,8 +28,9 @@ from shared.keap.errors import KeapRequestError
 from shared.keap.streams import StreamSpec, get_stream
 from shared.store.store import PageFacts, Store
 from shared.sync.budget import FIRST_PAGE_BYTES, Held, PageMemory
+from shared.sync.custom_fields import read_models
 from shared.sync.details import Gaps, read_details
-from shared.sync.paginator import Page, Paginator, read_page
+from shared.sync.paginator import Page, Paginator
 from shared.sync.run import Run, stream_errors
 from shared.sync.slices import Slice, plan
 from shared.sync.state import DEFAULT_OVERLAP_S, StreamState
@@ -71,7 +72,7 @@ async def sync_streams(
         StreamSync(run, keap, store, _spec(name, page_size), states.get(name), overlap_s, memory)
         for name in _oldest_first(names, states)
     ]
-    await StreamsAtOnce(run, keap, store, syncers, details_tail=not reset).sync()
+    await StreamsAtOnce(run, keap, store, syncers, full=reset).sync()
 
 
 async def _restart_emptied(
@@ -121,9 +122,10 @@ async def all_at_once(work: Iterable[Awaitable[None]]) -> None:
 class StreamsAtOnce:
     """Every stream's pass at once, while the budget lasts.
 
-    Per-record reads (see `details`) go on beside the streams' pages, in the room those
-    leave, and are awaited once every page is read; with `details_tail`, they may go on
-    a little after the pages."""
+    Per-record reads (see `details`) and the custom field models (`custom_fields`) go on
+    beside the streams' pages, in the room those leave, and are awaited once every page
+    is read. After the pages, the models due are read in any case; the per-record reads
+    may go on a little in an incremental run, not in a `full` one (see `details`)."""
 
     def __init__(
         self,
@@ -132,26 +134,33 @@ class StreamsAtOnce:
         store: Store,
         syncers: list[StreamSync],
         *,
-        details_tail: bool = True,
+        full: bool = False,
     ) -> None:
         self.run = run
         self.keap = keap
         self.store = store
         self.syncers = syncers
-        self.gaps = Gaps(lambda: keap.pacer.interval_s, tail=details_tail)
+        self.full = full
+        self.gaps = Gaps(lambda: keap.pacer.interval_s, tail=not full)
         self.details: list[asyncio.Future[None]] = []
         for syncer in syncers:
             syncer.on_fetch = self.gaps.page_requested
 
     async def sync(self) -> None:
-        """Every stream's pages, then the per-record reads still going."""
+        """Every stream's pages, then the model and per-record reads still going."""
+        names = [syncer.spec.name for syncer in self.syncers]
+        models = asyncio.ensure_future(
+            read_models(self.run, self.keap, self.store, names, full=self.full, gaps=self.gaps)
+        )
         try:
             await all_at_once(self._stream(syncer) for syncer in self.syncers)
             self.gaps.pages_done()
+            await models
             for reading in self.details:
                 await reading
         finally:
             self.gaps.pages_done()
+            await _cancel(models)
             for pending in self.details:
                 await _cancel(pending)
 
@@ -215,39 +224,46 @@ class StreamSync:
 
     # --- sliced ---------------------------------------------------------------------
     async def _plan_slices(self) -> None:
-        """Begin a full pass in id order with its first page; if more follow, split what
-        lies beyond it into id ranges read at once (one range, for an object too small to
-        gain). The plan is stored with the page's checkpoint, so a later run goes on
-        from it instead of planning again."""
+        """Begin a full pass in id order with its first page; if more follow, read the
+        page of the greatest ids and split what lies between the two into id ranges read
+        at once (one range, for an object too small to gain). The plan is stored with the
+        pages' checkpoint, so a later run goes on from it instead of planning again."""
         head = Slice(after=0, upto=None)
         self.state.slice([head])
+        pages = [await self._plan_page(head, self.spec.slice_params(0, None))]
+        if not head.done:
+            pages.append(await self._split(head))
+        await self._checkpoint(sum(p.count for p in pages), pages=len(pages))
+
+    async def _split(self, head: Slice) -> Page:
+        """The page of the greatest ids beyond the head page, then ranges between them."""
+        top = Slice(after=head.position, upto=None)
+        page = await self._plan_page(top, self.spec.top_params(head.position), parse=True)
+        head.done = True
+        if top.done:  # the two pages hold every record
+            self.state.slices = [head, top]
+            return page
+        # Every id above the top page's least was on it: it ends the ranges below.
+        least = min(page.ids)
+        top.after, top.done = least - 1, True
+        head.upto = head.position
+        rest = plan(least - 1, self.spec.page_size, after=head.position)
+        self.state.slices = [head, *rest, top]
+        log.info("%s: a full pass in %d slices below id %s", self.spec.name, len(rest), least)
+        return page
+
+    async def _plan_page(self, piece: Slice, params: dict[str, Any], parse: bool = False) -> Page:
+        """One page read and written into `piece` while the pass is planned."""
         begun = self.budget.page_started()
         try:
-            pager = Paginator(self.keap, self.spec, self.spec.slice_params(0, None), parse=False)
+            pager = Paginator(self.keap, self.spec, params, parse=parse)
             page, held = await self._fetch(pager)
             assert page is not None
-            facts = await self._write_into(head, page, held)
+            facts = await self._write_into(piece, page, held)
         finally:
             self.budget.page_done(begun)
-        if not head.done:
-            await self._split(head)
-        await self._checkpoint(page.count, page=True)
         self._count(page, facts.written)
-
-    async def _split(self, head: Slice) -> None:
-        """Ranges beyond the head page, up to the greatest id Keap has."""
-        begun = self.budget.page_started()  # a request like a page's, and it counts so
-        try:
-            response = await self.keap.get(self.spec.path, self.spec.last_id_params())
-        finally:
-            self.budget.page_done(begun)
-        greatest = read_page(self.spec, response.content).max_id
-        rest = plan(greatest, self.spec.page_size, after=head.position)
-        if rest:
-            head.upto, head.done = head.position, True
-            self.state.slices = [head, *rest]
-            name = self.spec.name
-            log.info("%s: a full pass in %d slices up to id %s", name, len(rest), greatest)
+        return page
 
     async def _sliced(self) -> None:
         # Each slice's first page is claimed here, in turn with the other streams' first
@@ -286,7 +302,7 @@ class StreamSync:
                 finally:
                     if taking is not None:
                         self.budget.page_done(taking)
-                await self._checkpoint(page.count, page=True)
+                await self._checkpoint(page.count, pages=1)
                 self._count(page, facts.written)
                 if piece.done:
                     await _drop(ahead)
@@ -397,7 +413,7 @@ class StreamSync:
         self.state.advance(page)
         if last:
             self.state.finish()
-        await self._checkpoint(page.count, page=True)
+        await self._checkpoint(page.count, pages=1)
         self._count(page, written)
         return last
 
@@ -433,14 +449,14 @@ class StreamSync:
         self.result.quarantined += len(facts.refused)
         return facts
 
-    async def _checkpoint(self, records: int = 0, *, page: bool = False) -> None:
-        """Store the stream's state after a `page` (`records` on it) or at its end, one
+    async def _checkpoint(self, records: int = 0, *, pages: int = 0) -> None:
+        """Store the stream's state after `pages` (`records` on them) or at its end, one
         checkpoint at a time, so a later state never lands before an earlier one."""
         async with self._checkpointing:
             state = self.state.to_json()
             if not records and state == self.stored:
                 return
-            await self.run.checkpoint(self.spec.name, state, pages=int(page), records=records)
+            await self.run.checkpoint(self.spec.name, state, pages=pages, records=records)
             self.stored = state
 
     def _count(self, page: Page, written: int) -> None:

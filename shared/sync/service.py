@@ -14,7 +14,6 @@ from shared.rpc.client import coordinator_client
 from shared.store.journal import RunJournal
 from shared.store.store import Store
 from shared.sync.budget import Budget
-from shared.sync.custom_fields import read_models
 from shared.sync.engine import sync_streams
 from shared.sync.reconcile import reconcile_streams
 from shared.sync.run import CountingCredentials, Run, RunResult
@@ -105,7 +104,6 @@ async def run(
                     overlap_s=overlap_s,
                     page_size=page_size,
                 )
-                await read_models(current, keap, store, names, full=kind == "full")
     result = current.result
     log.info(
         "run %s ended %s: %d Keap requests, %d subrequests, %.1f s",

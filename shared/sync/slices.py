@@ -1,18 +1,20 @@
 """Slices of a full pass: disjoint id ranges of one object, read at the same time.
 
 A full pass of a large object (one with no cursor yet, or a `full` run) is split into
-id ranges `(after, upto]`, the last one open-ended, each read in id order with Keap's
-id comparison filter (`contact_id>after;contact_id<=upto`). The pass first reads one
-page in id order from the start: an object that fits on it needs nothing more, and for
-a larger one the ranges split what lies beyond that page. Ranges cannot overlap and
-together cover every id, so no record is read twice or missed, whatever update times
-records share; each slice's position is the last id it wrote, stored with the stream's
-state, so a stopped run resumes every slice where it stood. Records that change while
-the pass runs are read again by the next incremental pass: the pass's cursor is its
-start time (less the overlap), as for `id_asc` streams.
+id ranges `(after, upto]`, each read in id order with Keap's id comparison filter
+(`contact_id>after;contact_id<=upto`). The pass first reads one page in id order from
+the start: an object that fits on it needs nothing more. For a larger one, the next
+request reads the page of the greatest ids beyond it (in descending id order): its
+records are written like any page's, and its least id is where the ranges between the
+two pages end. Ranges cannot overlap and together cover every id, so no record is read
+twice or missed, whatever update times records share; each slice's position is the
+last id it wrote, stored with the stream's state, so a stopped run resumes every slice
+where it stood. Records that change (or are created) while the pass runs are read by
+the next incremental pass: the pass's cursor is its start time (less the overlap), as
+for `id_asc` streams.
 
-Where the ranges end comes from one request for the greatest id; Keap's ids grow by
-one per record created, so equal ranges hold about as many records each.
+Keap's ids grow by one per record created, so equal ranges hold about as many records
+each.
 """
 
 from __future__ import annotations
@@ -60,23 +62,18 @@ class Slice:
         )
 
 
-def plan(
-    greatest_id: int | None, page_size: int, after: int = 0, most: int = MAX_SLICES
-) -> list[Slice]:
-    """Equal id ranges over (`after`, `greatest_id`], the last one open-ended, each a
-    whole number of pages wide (so a slice ends on a full page, not a few records) and
-    at least `PAGES_PER_SLICE` pages; none when the span is too small to be worth it."""
-    if greatest_id is None or greatest_id <= after:
+def plan(upto: int | None, page_size: int, after: int = 0, most: int = MAX_SLICES) -> list[Slice]:
+    """Equal id ranges over (`after`, `upto`], each a whole number of pages wide (so a
+    slice ends on a full page, not a few records) and at least `PAGES_PER_SLICE` pages;
+    one range when the span is too small to gain from more, none when it is empty."""
+    if upto is None or upto <= after:
         return []
-    span = greatest_id - after
+    span = upto - after
     count = min(most, span // (page_size * PAGES_PER_SLICE))
     if count < 2:
-        return []
+        return [Slice(after=after, upto=upto)]
     pages_each = -(-span // (count * page_size))
     step = pages_each * page_size
     count = -(-span // step)
-    bounds = [after + i * step for i in range(count)]
-    return [
-        Slice(after=lo, upto=bounds[i + 1] if i + 1 < count else None)
-        for i, lo in enumerate(bounds)
-    ]
+    bounds = [after + i * step for i in range(count)] + [upto]
+    return [Slice(after=bounds[i], upto=bounds[i + 1]) for i in range(count)]

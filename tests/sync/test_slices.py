@@ -31,21 +31,23 @@ PAGE = 50  # 3,000 contacts in 50-record pages: eight slices
 def test_slices_cover_every_id_once_and_only_large_objects_are_sliced() -> None:
     slices = plan(100_000, 1000)
     assert len(slices) == MAX_SLICES
-    assert slices[0].after == 0 and slices[-1].upto is None
+    assert slices[0].after == 0 and slices[-1].upto == 100_000
     for before, after in itertools.pairwise(slices):
         assert before.upto == after.after  # (after, upto] ranges meet without a gap
-    assert plan(1000 * PAGES_PER_SLICE * 2 - 1, 1000) == []  # two slices would be too small
+    # Two slices would be too small: the span is read as one range.
+    small = 1000 * PAGES_PER_SLICE * 2 - 1
+    assert plan(small, 1000) == [Slice(after=0, upto=small)]
     assert plan(None, 1000) == [] and plan(0, 1000) == []
 
 
-def test_slices_split_what_lies_beyond_the_first_page_in_whole_pages() -> None:
-    slices = plan(20_000, 1000, after=1000)
-    assert slices[0].after == 1000 and slices[-1].upto is None
-    assert slices[-2].upto is not None and slices[-2].upto < 20_000
+def test_slices_split_the_ids_between_two_pages_in_whole_pages() -> None:
+    slices = plan(19_000, 1000, after=1000)
+    assert slices[0].after == 1000 and slices[-1].upto == 19_000
     for before, after in itertools.pairwise(slices):
         assert before.upto == after.after
         assert before.upto is not None and (before.upto - before.after) % 1000 == 0
-    assert plan(1000, 1000, after=1000) == [] and plan(4999, 1000, after=1000) == []
+    assert plan(1000, 1000, after=1000) == []
+    assert plan(4999, 1000, after=1000) == [Slice(after=1000, upto=4999)]
 
 
 async def test_a_full_pass_of_an_object_on_one_page_is_one_request(world: SyncWorld) -> None:
@@ -55,14 +57,18 @@ async def test_a_full_pass_of_an_object_on_one_page_is_one_request(world: SyncWo
     asked = [r for r in world.keap_requests(mark) if r["path"].endswith("/v2/companies")]
     assert len(asked) == 1  # its first page in id order held it all: no probe for its last id
 
-    # A larger object: its first page, one probe for its greatest id, then the slices.
+    # A larger object: its first page, the page of its greatest ids beyond that, then
+    # the slices between them; every request is a page of records.
     mark = len(world.keap_requests())
     result = await service.run(world.env, "full", ["contacts"], page_size=PAGE)
     assert result.status == "ok", result.errors
-    slices = _slice_filters(world, mark)
-    assert slices[0] == "contact_id>0" and len(slices) == result.streams["contacts"].pages
     asked = [r for r in world.keap_requests(mark) if r["path"].endswith("/v2/contacts")]
-    assert len(asked) == len(slices) + 1
+    assert len(asked) == result.streams["contacts"].pages == 3000 // PAGE
+    first, top = (parse_qs(r["query"]) for r in asked[:2])
+    assert first["filter"] == ["contact_id>0"] and first["order_by"] == ["id asc"]
+    assert top["filter"] == [f"contact_id>{PAGE}"] and top["order_by"] == ["id desc"]
+    ranges = [f for f in _slice_filters(world, mark) if ";" in f]
+    assert len(ranges) == len(asked) - 2
     await assert_db_matches_keap(world.dsn, world.keap.api_base, ["companies", "contacts"])
 
 

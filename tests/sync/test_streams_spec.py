@@ -132,8 +132,9 @@ def _condition_names(items: list[tuple[str, str]]) -> set[str]:
     return {m.group(1) for m in re.finditer(r"([A-Za-z0-9_]+)(?:==|!=|>=|<=|>|<)", text)}
 
 
-# Enough records of each object for a few 50-record pages.
-FEW = {name: 130 for name in STREAM_NAMES} | {"contacts": 300, "tags": 60, "products": 60}
+# Enough records of each object for a few 50-record pages, also in the range a full pass
+# reads between its first page and the page of its greatest ids.
+FEW = {name: 260 for name in STREAM_NAMES} | {"contacts": 300, "tags": 60, "products": 60}
 PAGE = 50
 
 
