@@ -5,6 +5,8 @@ A row in `sync_runs` when the run starts, its per-object counts and each object'
 and error, each object's row counts and last error. Runs older than the retention
 setting are deleted then. The run's own record is the coordinator's; these tables are
 there to be read from SQL, so a failure to write them is logged and the run goes on.
+The record tables counted at the end are kept (`RunJournal.table_counts`) for the status
+built after the run, which then need not count them again.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from shared import timefmt
 from shared.store import sql
-from shared.store.store import Store, StoreError
+from shared.store.store import Store, StoreError, table_counts
 
 log = logging.getLogger("keap_sync.journal")
 
@@ -76,6 +78,9 @@ class RunJournal:
         self.account = store.account
         self.retention_days = retention_days
         self._last: asyncio.Future[None] | None = None
+        # The reached objects' tables as the end counted them (`Store.counts`' shape);
+        # None until then, or when that count failed.
+        self.table_counts: dict[str, dict[str, Any]] | None = None
 
     async def started(self, run_id: str, kind: str) -> None:
         self._then(START_SQL, run_id, self.account, kind)
@@ -104,8 +109,8 @@ class RunJournal:
         try:
             async with self.store.statements_in_turn(3 + len(reached)) as conn:
                 counted = sql.counts_sql(tuple(reached))
-                tables = await conn.fetch(counted, self.account) if reached else []
-                rows = {r["stream"]: r for r in tables}
+                rows = table_counts(await conn.fetch(counted, self.account) if reached else [])
+                self.table_counts = rows
                 async with conn.transaction():
                     await conn.execute(
                         FINISH_SQL, run_id, status, json.dumps(counts), stop_reason, error

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -545,21 +545,30 @@ class Store:
             rows = await conn.fetch(sql.live_ids_sql(stream), self.account)
         return [r["id"] for r in rows]
 
-    async def counts(self) -> dict[str, dict[str, Any]]:
-        """Per table: live rows, rows marked deleted, last write, newest Keap update."""
+    async def counts(self, streams: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Per table (of `streams`, or all; none for an empty list), as `table_counts`."""
+        if streams is not None and not streams:
+            return {}
         async with self._statement() as conn:
-            rows = await conn.fetch(sql.counts_sql(), self.account)
-        return {
-            r["stream"]: {
-                "rows": r["rows"],
-                "deleted": r["deleted"],
-                "last_synced_at": r["last_synced_at"],
-                "newest_update": r["newest_update"],
-                "quarantined": r["quarantined"],
-                "details_pending": r["details_pending"],  # None: the table has no details
-            }
-            for r in rows
+            chosen = None if streams is None else tuple(streams)
+            rows = await conn.fetch(sql.counts_sql(chosen), self.account)
+        return table_counts(rows)
+
+
+def table_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`sql.counts_sql`'s rows by table: live rows, rows marked deleted, last write, newest
+    Keap update, records in quarantine, rows whose details are unread."""
+    return {
+        r["stream"]: {
+            "rows": r["rows"],
+            "deleted": r["deleted"],
+            "last_synced_at": r["last_synced_at"],
+            "newest_update": r["newest_update"],
+            "quarantined": r["quarantined"],
+            "details_pending": r["details_pending"],  # None: the table has no details
         }
+        for r in rows
+    }
 
 
 def _id_of(record: Any) -> int | None:

@@ -114,7 +114,8 @@ async def run(
         result.elapsed_s,
     )
     try:
-        await refresh_status(env, account)
+        # The tables the run's end counted are not counted again.
+        await refresh_status(env, account, counted=journal.table_counts)
     except Exception as exc:  # the run itself is recorded; the cache catches up later
         log.warning("could not refresh the status cache: %s", type(exc).__name__)
     return result

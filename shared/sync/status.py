@@ -2,13 +2,15 @@
 refusals and the records in quarantine.
 
 Building it costs a coordinator call and a count over every table, so the result is
-kept in KV (`SYNC_CACHE`) for an hour and rebuilt whenever a run finishes.
+kept in KV (`SYNC_CACHE`) for an hour and rebuilt whenever a run finishes, from the
+counts the run's end took of the tables it reached (only the others are counted then).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -93,9 +95,14 @@ def progress(sync_state: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
+async def build_status(
+    env: WorkerEnv, account: str, counted: Mapping[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The status; `counted`: tables already counted (as `Store.counts` has them), which
+    are not counted again."""
     snapshot = await coordinator_client(env, account).call(STATUS)
     streams, runs = snapshot.streams, snapshot.runs
+    counted = counted or {}
     counts: dict[str, dict[str, Any]] = {}
     quarantine: list[dict[str, Any]] = []
     database_error = None
@@ -106,7 +113,8 @@ async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
                     {k: _shown(v) for k, v in asdict(q).items()}
                     for q in await store.quarantined(QUARANTINE_SHOWN)
                 ]
-                counts = await store.counts()
+                missing = [name for name in STREAM_NAMES if name not in counted]
+                counts = {**counted, **await store.counts(missing)}
         except StoreError as exc:
             database_error = exc.message
     objects: dict[str, Any] = {}
@@ -149,10 +157,14 @@ async def build_status(env: WorkerEnv, account: str) -> dict[str, Any]:
     }
 
 
-async def refresh_status(env: WorkerEnv, account: str | None = None) -> dict[str, Any]:
-    """Rebuild the status and store it in the cache."""
+async def refresh_status(
+    env: WorkerEnv,
+    account: str | None = None,
+    counted: Mapping[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Rebuild the status and store it in the cache (`counted`: see `build_status`)."""
     account = account or env.settings.DEFAULT_ACCOUNT
-    status = await build_status(env, account)
+    status = await build_status(env, account, counted)
     if env.kv is not None:
         await env.kv.put(cache_key(account), json.dumps(status, default=str), ttl=CACHE_TTL_S)
     return status

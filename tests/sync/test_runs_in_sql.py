@@ -10,8 +10,11 @@ from typing import Any
 import asyncpg
 import httpx
 
+from local.postgres import EmbeddedPostgres
 from shared import timefmt
 from shared.keap.streams import STREAM_NAMES
+from shared.store import sql
+from shared.store.tables import TABLES
 from tests.sync.conftest import API_KEY, SyncWorld, start_world, stop_world
 
 
@@ -58,6 +61,57 @@ async def test_sync_state_says_what_sync_status_says(world: SyncWorld) -> None:
     assert state["contacts"]["deleted_rows"] == 2
     assert "HTTP 403" in state["orders"]["last_error"]
     assert state["contacts"]["last_error"] is None
+
+
+def times_counted(log: Path, since: int) -> tuple[dict[str, int], int]:
+    """How often each record table was counted in the statements the server logged from
+    byte `since` of its log (the statement of a count over several tables holds each
+    table's own count as is); the log's end."""
+    logged = log.read_bytes()[since:]
+    text = logged.decode(errors="replace").replace("\n\t", "\n")  # a statement's lines
+    return {n: text.count(sql.counts_sql((n,))) for n in STREAM_NAMES}, since + len(logged)
+
+
+async def test_a_run_and_its_status_count_each_table_once(
+    world: SyncWorld, postgres: EmbeddedPostgres
+) -> None:
+    """The status cached at a run's end shows the counts the run's end took (rows as the
+    database has them, as a rebuilt status has them); no table is counted twice."""
+    conn = await asyncpg.connect(world.dsn)
+    try:
+        database = await conn.fetchval("SELECT current_database()")
+        await conn.execute(f"ALTER DATABASE \"{database}\" SET log_statement = 'all'")
+    finally:
+        await conn.close()
+    end = postgres.log_file.stat().st_size
+    once = dict.fromkeys(STREAM_NAMES, 1)
+
+    async with admin(world) as http:
+        assert (await http.post("/sync/full")).json()["status"] == "ok"
+        counted, end = times_counted(postgres.log_file, end)
+        assert counted == once  # every table, by the run's end
+
+        world.keap.sandbox.make_changes(n_deletes=2, kind="contacts")
+        run = (await http.post("/sync/contacts", params={"reconcile": "true"})).json()
+        assert run["status"] == "ok" and run["streams"]["contacts"]["deleted"] == 2
+        counted, end = times_counted(postgres.log_file, end)
+        assert counted == once  # contacts by the run's end, the others by the status
+
+        cached = (await http.get("/sync/status")).json()
+        assert cached["cached"] is True
+        rebuilt = await status(http)
+
+    shown = cached["status"]["objects"]
+    for name, table in TABLES.items():
+        [row] = await fetch(
+            world.dsn,
+            f"SELECT count(*) FILTER (WHERE deleted_at IS NULL) AS rows, "  # noqa: S608
+            f"count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted FROM {table.name}",
+        )
+        assert (shown[name]["rows"], shown[name]["deleted_rows"]) == (row["rows"], row["deleted"])
+    assert shown["contacts"]["deleted_rows"] == 2 and shown["contacts"]["rows"] == 2998
+    assert shown == rebuilt["objects"]
+    assert cached["status"]["quarantine"] == rebuilt["quarantine"]
 
 
 async def test_every_run_is_a_row_and_a_failed_one_says_why_without_secrets(
