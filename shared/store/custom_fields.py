@@ -216,6 +216,17 @@ async def models_read_at(store: Store) -> dict[str, datetime]:
     return {r["object"]: r["read_at"] for r in rows}
 
 
+async def mark_due(store: Store, objects: Sequence[str]) -> None:
+    """Have the next run read the models of `objects` (of the store's account)."""
+    async with store.statements_in_turn() as conn:
+        await conn.execute(
+            "UPDATE keap.custom_field_models SET read_at = 'epoch' "
+            "WHERE account = $1 AND object = ANY($2::text[])",
+            store.account,
+            list(objects),
+        )
+
+
 _SAME_MODEL = """
 UPDATE keap.custom_field_models SET read_at = now()
 WHERE account = $1 AND object = $2 AND model_hash = $3

@@ -2,8 +2,10 @@
 
 A full run reads the model of each of its objects that has one; an incremental run reads
 an object's model at most once an hour. The reads take the room the pages leave at
-Keap's rate limit (see `details.Gaps`), and those with no room by the time the pages are
-read go right after them. The store rebuilds an object's view
+Keap's rate limit, and after the pages the room of the run's tail, as per-record reads do
+(see `details.Gaps`): an incremental run reads the models right after its pages, and a
+full run, which reads pages at Keap's rate ceiling, leaves the models it found no room
+for due, so the next run reads them. The store rebuilds an object's view
 (`keap.<object>_custom`) when its model changed. Keap refusing a model endpoint (a 4xx)
 leaves that object's view as it is and the run goes on; a reader holding the view past
 the rebuild's lock timeout defers the rebuild to a later run, and so, until they are
@@ -30,6 +32,7 @@ INCREMENTAL_EVERY = timedelta(hours=1)
 EVER = datetime(1970, 1, 1, tzinfo=UTC)  # a model never read is due
 LOCK_NOT_AVAILABLE = "55P03"  # a reader held the view past the rebuild's lock timeout
 DEPENDENT_OBJECTS = "2BP01"  # a view of the owner's reads this one: it cannot be dropped
+NO_ROOM = object()  # a model the run had no room to read
 
 
 async def read_models(
@@ -51,8 +54,11 @@ async def read_models(
     rebuilt = []
     for spec, fields in zip(due, models, strict=True):
         assert not isinstance(fields, BaseException)
-        if fields is not None and await _apply(store, spec.name, fields):
+        if isinstance(fields, list) and await _apply(store, spec.name, fields):
             rebuilt.append(spec.name)
+    left = [spec.name for spec, fields in zip(due, models, strict=True) if fields is NO_ROOM]
+    if left:
+        await custom_fields.mark_due(store, left)
     return rebuilt
 
 
@@ -68,10 +74,12 @@ async def _due(store: Store, names: list[str], full: bool) -> list[StreamSpec]:
 
 async def _read_model(
     keap: KeapClient, spec: StreamSpec, gaps: Gaps
-) -> list[custom_fields.Field] | None:
-    """The fields of an object's model; None if Keap refuses it (logged)."""
+) -> list[custom_fields.Field] | object | None:
+    """The fields of an object's model; None if Keap refuses it (logged), `NO_ROOM` if
+    the run has none left for it."""
     assert spec.model_path is not None
-    await gaps.take()  # after the pages, there is room whatever the run's tail
+    if not await gaps.take():
+        return NO_ROOM
     try:
         body = (await keap.get(spec.model_path)).json()
     except Exception as exc:

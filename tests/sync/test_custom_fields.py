@@ -74,7 +74,8 @@ async def add_field(world: SyncWorld, obj: str, label: str, field_type: str) -> 
 async def test_the_view_holds_each_contacts_custom_fields_with_their_types(
     world: SyncWorld,
 ) -> None:
-    assert (await service.run(world.env, "full")).status == "ok"
+    # The first run reads every record (a full pass) and, right after, every model.
+    assert (await service.run(world.env, "incremental")).status == "ok"
 
     fields = await definitions(world.dsn, "contacts")
     assert len(fields) == 24  # one of each of Keap's field types
@@ -132,7 +133,7 @@ async def test_the_view_holds_each_contacts_custom_fields_with_their_types(
 async def test_a_field_added_in_keap_becomes_a_column_at_the_next_model_read(
     world: SyncWorld,
 ) -> None:
-    assert (await service.run(world.env, "full", ["contacts", "companies"])).status == "ok"
+    assert (await service.run(world.env, "incremental", ["contacts", "companies"])).status == "ok"
     added = await add_field(world, "companies", "Renewal Date", "DATE")
 
     # An incremental run reads a model at most once an hour: not yet.
@@ -156,7 +157,7 @@ async def test_a_field_added_in_keap_becomes_a_column_at_the_next_model_read(
 async def test_a_value_of_the_wrong_shape_is_null_in_the_view_and_intact_in_raw(
     world: SyncWorld,
 ) -> None:
-    assert (await service.run(world.env, "full", ["contacts"])).status == "ok"
+    assert (await service.run(world.env, "incremental", ["contacts"])).status == "ok"
     fields = {f["field_type"]: f for f in (await definitions(world.dsn, "contacts")).values()}
     wrong = {
         "WHOLE_NUMBER": "twelve",
@@ -187,7 +188,7 @@ async def test_a_value_of_the_wrong_shape_is_null_in_the_view_and_intact_in_raw(
 
 
 async def test_a_reader_holding_the_view_is_not_broken_by_a_rebuild(world: SyncWorld) -> None:
-    assert (await service.run(world.env, "full", ["contacts"])).status == "ok"
+    assert (await service.run(world.env, "incremental", ["contacts"])).status == "ok"
     reader = await asyncpg.connect(world.dsn)
     try:
         transaction = reader.transaction()
@@ -196,7 +197,7 @@ async def test_a_reader_holding_the_view_is_not_broken_by_a_rebuild(world: SyncW
         added = await add_field(world, "contacts", "Membership Level", "TEXT")
 
         # The rebuild waits for the reader, gives way, and the run itself goes on.
-        result = await service.run(world.env, "full", ["contacts"])
+        result = await model_read(world, ["contacts"])
         assert result.status == "ok", result.errors
         again = await reader.fetch("SELECT * FROM keap.contacts_custom ORDER BY id LIMIT 5")
         assert again == first
@@ -206,7 +207,7 @@ async def test_a_reader_holding_the_view_is_not_broken_by_a_rebuild(world: SyncW
     assert added["id"] not in await definitions(world.dsn, "contacts")
 
     # With the reader gone, the next run rebuilds it.
-    assert (await service.run(world.env, "full", ["contacts"])).status == "ok"
+    assert (await service.run(world.env, "incremental", ["contacts"])).status == "ok"
     assert (await definitions(world.dsn, "contacts"))[added["id"]]["column_name"] == (
         "membership_level"
     )
@@ -215,7 +216,7 @@ async def test_a_reader_holding_the_view_is_not_broken_by_a_rebuild(world: SyncW
 async def test_a_view_of_the_owners_on_top_keeps_the_columns_and_the_sync_going(
     world: SyncWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert (await service.run(world.env, "full", ["contacts"])).status == "ok"
+    assert (await service.run(world.env, "incremental", ["contacts"])).status == "ok"
     await query(
         world.dsn,
         "CREATE VIEW public.scores AS SELECT id, wholenumber_field FROM keap.contacts_custom",
@@ -223,14 +224,46 @@ async def test_a_view_of_the_owners_on_top_keeps_the_columns_and_the_sync_going(
     added = await add_field(world, "contacts", "Membership Level", "TEXT")
 
     with caplog.at_level(logging.WARNING, "keap_sync"):
-        result = await service.run(world.env, "full", ["contacts"])
+        result = await model_read(world, ["contacts"])
 
     assert result.status == "ok", result.errors
     assert "views of the database's owner depend on keap.contacts_custom" in caplog.text
     assert await query(world.dsn, "SELECT count(*) AS n FROM public.scores") == [{"n": 3000}]
     await query(world.dsn, "DROP VIEW public.scores")
-    assert (await service.run(world.env, "full", ["contacts"])).status == "ok"
+    assert (await service.run(world.env, "incremental", ["contacts"])).status == "ok"
     assert added["id"] in await definitions(world.dsn, "contacts")
+
+
+async def test_a_full_run_leaves_the_models_it_had_no_room_for_to_the_next_run(
+    world: SyncWorld,
+) -> None:
+    assert (await service.run(world.env, "incremental", ["companies"])).status == "ok"
+    added = await add_field(world, "companies", "Renewal Date", "DATE")
+
+    # A full run reads pages at Keap's rate ceiling and ends with them: its one page
+    # leaves no room for the model.
+    before = len(world.keap.sandbox.request_log)
+    assert (await service.run(world.env, "full", ["companies"])).status == "ok"
+    asked = [r["path"] for r in world.keap_requests(before)]
+    assert asked == ["/crm/rest/v2/companies"]
+    assert added["id"] not in await definitions(world.dsn, "companies")
+
+    # The next run reads it, though an incremental run read it less than an hour ago.
+    before = len(world.keap.sandbox.request_log)
+    assert (await service.run(world.env, "incremental", ["companies"])).status == "ok"
+    asked = [r["path"] for r in world.keap_requests(before)]
+    assert asked.count("/crm/rest/v2/companies/model") == 1
+    assert (await definitions(world.dsn, "companies"))[added["id"]]["column_name"] == (
+        "renewal_date"
+    )
+
+
+async def model_read(world: SyncWorld, objects: list[str]) -> Any:
+    """An incremental run that reads the models of `objects` (an hour after the last)."""
+    await query(
+        world.dsn, "UPDATE keap.custom_field_models SET read_at = now() - interval '61 min'"
+    )
+    return await service.run(world.env, "incremental", objects)
 
 
 def test_column_names_are_snake_case_and_collisions_are_resolved_by_field_id() -> None:
