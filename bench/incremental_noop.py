@@ -28,14 +28,14 @@ async def main(contacts: int, runs: int) -> None:
         full = await service.run(w.env, "full")
         print(f"incremental run with nothing changed: {contacts:,} contacts + other objects")
         print(f"  full sync first: {full.status}, {full.keap_requests} Keap requests")
-        # Products' per-record details: a full run leaves them to the incremental runs
-        # after it, which read them before nothing is left.
+        # Products' per-record details and the custom field models: a full run leaves
+        # them to the incremental runs after it, which read them before nothing is left.
         catching_up, details = 0, -1
         while details and catching_up < 50:
             details = (await service.run(w.env, "incremental")).streams["products"].details_read
             catching_up += 1
         catching_up -= 1  # the last run read none: it only saw that none were left
-        print(f"  then {catching_up} incremental runs read the product details still unread")
+        print(f"  then {catching_up} incremental runs read the models and details still unread")
         for n in range(1, runs + 1):
             started_wall = time.time()
             started = time.perf_counter()

@@ -124,8 +124,8 @@ class StreamsAtOnce:
 
     Per-record reads (see `details`) and the custom field models (`custom_fields`) go on
     beside the streams' pages, in the room those leave, and are awaited once every page
-    is read. After the pages, the models due are read in any case; the per-record reads
-    may go on a little in an incremental run, not in a `full` one (see `details`)."""
+    is read. After the pages, they may go on a little in an incremental run, not in a
+    `full` one (see `details`)."""
 
     def __init__(
         self,
